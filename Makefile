@@ -1,0 +1,35 @@
+# The two commands a newcomer needs: `make run` and `make test` (README).
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test test-unit test-integration install clean
+
+$(BIN)/python:
+	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required (set PYTHON=...)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test]'
+	@touch $@
+
+install: $(STAMP)
+
+## start every service and the door on :5000 (Ctrl-C stops all of it)
+run: $(STAMP)
+	$(BIN)/python -m services.stack
+
+## the whole suite: unit tests, then the real stack against RabbitMQ and PostgreSQL
+test: $(STAMP)
+	$(BIN)/pytest
+
+test-unit: $(STAMP)
+	$(BIN)/pytest tests/unit
+
+test-integration: $(STAMP)
+	$(BIN)/pytest tests/integration
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

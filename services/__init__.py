@@ -1,0 +1,1 @@
+"""The online-course platform: one package per Nameko service, plus the shared kernel."""

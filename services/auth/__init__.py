@@ -1,0 +1,1 @@
+"""Auth: accounts, passwords, and the only signer of access tokens."""

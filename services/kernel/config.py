@@ -1,0 +1,57 @@
+"""The one config loader: environment variables in, a Nameko config dict out.
+
+Every setting a process reads is listed here with its default, so a newcomer can see
+the whole surface in one place (README "Configuration" mirrors this table).
+Extensions read their values from ``container.config`` under the same names.
+"""
+import os
+
+DEFAULT_AMQP_URI = "amqp://guest:guest@127.0.0.1:5672/"
+
+# name -> default (None: no default; the process that needs it fails clearly at start)
+SETTINGS = {
+    "AMQP_URI": DEFAULT_AMQP_URI,
+    # each service owns its database; the stack launcher gives each process its own
+    "DATABASE_URL": None,
+    # Ed25519 keys in PEM: the private key only in the auth service
+    "JWT_PRIVATE_KEY": None,
+    "JWT_PRIVATE_KEY_FILE": None,
+    "JWT_PUBLIC_KEY": None,
+    "JWT_PUBLIC_KEY_FILE": None,
+    "ACCESS_TOKEN_TTL_SECONDS": "900",
+    "REFRESH_TOKEN_TTL_SECONDS": str(30 * 24 * 3600),
+    # realtime door
+    "WEB_SERVER_ADDRESS": "0.0.0.0:5000",
+    # the door's own origins; by default http://localhost:PORT and http://127.0.0.1:PORT
+    "PUBLIC_ORIGINS": None,
+    "CORS_ALLOWED_ORIGINS": "",
+    "RPC_TIMEOUT_SECONDS": "5",
+    "MAX_WORKERS": "10",
+    "LOG_LEVEL": "INFO",
+}
+
+
+def load_config(environ=None):
+    """Return the Nameko config for this process, read from ``environ``."""
+    environ = os.environ if environ is None else environ
+    config = {name: environ.get(name, default) for name, default in SETTINGS.items()}
+    config["max_workers"] = int(config["MAX_WORKERS"])
+    # JSON keeps RPC payloads language-neutral; datetimes travel as ISO strings
+    config["serializer"] = "json"
+    return config
+
+
+def read_secret(config, name):
+    """A PEM or other secret given inline (``NAME``) or as a file (``NAME_FILE``)."""
+    inline = config.get(name)
+    if inline:
+        return inline.replace("\\n", "\n")
+    path = config.get(f"{name}_FILE")
+    if path:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    raise RuntimeError(f"{name} or {name}_FILE must be set")
+
+
+def split_list(value):
+    return [item.strip() for item in (value or "").split(",") if item.strip()]

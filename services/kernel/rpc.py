@@ -1,0 +1,55 @@
+"""RPC between services with a deadline.
+
+Nameko 2's ``RpcProxy`` waits for a reply forever. A caller that must answer a person
+(the realtime door) or stay responsive (a service asking another) uses ``RpcClient``
+instead: every call is bounded by ``RPC_TIMEOUT_SECONDS``, and a service that is down,
+unknown or too slow becomes ``Unavailable`` (HTTP 503, socket code ``unavailable``).
+Typed platform errors raised by the callee pass through unchanged.
+"""
+import eventlet
+from nameko.exceptions import RemoteError, UnknownService
+from nameko.rpc import RpcProxy
+
+from services.kernel.errors import PlatformError, Unavailable
+
+
+class RpcClient(RpcProxy):
+    def __init__(self, target_service, timeout=None, **options):
+        super().__init__(target_service, **options)
+        self.timeout = timeout
+
+    def get_dependency(self, worker_ctx):
+        timeout = self.timeout or float(self.container.config.get("RPC_TIMEOUT_SECONDS", 5))
+        return _DeadlineProxy(super().get_dependency(worker_ctx), self.target_service, timeout)
+
+
+class _DeadlineProxy:
+    def __init__(self, proxy, service_name, timeout):
+        self._proxy = proxy
+        self._service_name = service_name
+        self._timeout = timeout
+
+    def __getattr__(self, method_name):
+        method = getattr(self._proxy, method_name)
+
+        def call(*args, timeout=None, **kwargs):
+            return call_with_deadline(method, self._service_name, timeout or self._timeout, *args, **kwargs)
+
+        return call
+
+
+def call_with_deadline(method, service_name, timeout, *args, **kwargs):
+    try:
+        with eventlet.Timeout(timeout):
+            return method.call_async(*args, **kwargs).result()
+    except eventlet.Timeout:
+        raise Unavailable(f"The {service_name} service did not answer in time") from None
+    except UnknownService:
+        raise Unavailable(f"The {service_name} service is not running") from None
+    except PlatformError:
+        raise
+    except RemoteError as exc:
+        # a bug on the other side: say which service, never leak its traceback
+        raise Unavailable(f"The {service_name} service failed ({exc.exc_type})") from None
+    except (OSError, ConnectionError) as exc:
+        raise Unavailable(f"The message broker is not reachable ({type(exc).__name__})") from None

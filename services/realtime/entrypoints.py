@@ -1,0 +1,129 @@
+"""The door's two kinds of entrypoint: ``@api`` HTTP routes and ``@on_socket`` events.
+
+Both turn what arrives at the door into an ordinary Nameko worker, so a handler gets
+RPC clients, event dispatchers and the ``Sockets`` dependency like any other worker,
+and can be unit-tested with ``worker_factory`` / ``entrypoint_hook``.
+"""
+import json
+import logging
+from dataclasses import dataclass
+from functools import partial
+
+from eventlet.event import Event
+from nameko.exceptions import IncorrectSignature
+from nameko.extensions import Entrypoint
+from nameko.web.handlers import HttpRequestHandler
+
+from services.kernel.errors import PlatformError
+from services.realtime.door import Door, error_body, json_response
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Page:
+    """A list result: rendered as ``{"data": items, "meta": {total, limit, offset}}``."""
+
+    items: list
+    total: int
+    limit: int
+    offset: int
+
+
+class ApiEndpoint(HttpRequestHandler):
+    """An HTTP route answering in API.md's envelope.
+
+    The worker returns the ``data`` (or a :class:`Page`); platform errors become
+    ``{"error": {"code", "message"}}`` with their status. Anything unexpected is logged
+    with its traceback here and answered as a bare 500, never with the traceback.
+    """
+
+    server = Door()
+
+    def __init__(self, method, url, status=200, **kwargs):
+        kwargs.setdefault("expected_exceptions", PlatformError)
+        self.status = status
+        super().__init__(method, url, **kwargs)
+
+    def response_from_result(self, result):
+        if isinstance(result, Page):
+            body = {"data": result.items, "meta": {"total": result.total, "limit": result.limit,
+                                                   "offset": result.offset}}
+        else:
+            body = {"data": result}
+        return json_response(self.status, body)
+
+    def response_from_exception(self, exc):
+        if isinstance(exc, PlatformError):
+            headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+            return json_response(exc.status, error_body(exc.code, exc.message), headers)
+        if isinstance(exc, IncorrectSignature):
+            return json_response(400, error_body("bad_request", "Malformed request"))
+        log.error("unhandled error in %s %s", self.method, self.url, exc_info=exc)
+        return json_response(500, error_body("internal_error", "Internal server error"))
+
+
+api = ApiEndpoint.decorator
+
+
+class SocketEvent(Entrypoint):
+    """A Socket.IO client event handled by a Nameko worker.
+
+    The worker is called with ``(client, data)``. What it returns is emitted to the
+    sender as ``reply`` (if the event has one) and returned as the acknowledgement.
+    A ``PlatformError`` becomes an ``error`` event ``{message, code, event}`` to the
+    sender alone (and the acknowledgement); nothing else sees it, nothing disconnects.
+    ``connect`` is special: an error there refuses the connection (see ``Door``).
+    """
+
+    door = Door()
+
+    def __init__(self, socket_event, reply=None, **kwargs):
+        kwargs.setdefault("expected_exceptions", PlatformError)
+        self.socket_event = socket_event
+        self.reply_event = reply
+        super().__init__(**kwargs)
+
+    def setup(self):
+        self.door.register_provider(self)
+
+    def stop(self):
+        self.door.unregister_provider(self)
+        super().stop()
+
+    def run(self, client, data, wait=True):
+        done = Event()
+        self.container.spawn_worker(
+            self, (client, data), {},
+            context_data={"socket_event": self.socket_event},
+            handle_result=partial(self._handle_result, done),
+        )
+        if not wait:
+            return None
+        result, exc_info = done.wait()
+        if self.socket_event == "connect":
+            if exc_info is not None:
+                raise exc_info[1]
+            return result
+        if exc_info is None:
+            if self.reply_event and result is not None:
+                self.door.send(client.sid, self.reply_event, result)
+            return result
+        exc = exc_info[1]
+        if isinstance(exc, PlatformError):
+            return self.door.send_error(client.sid, self.socket_event, exc.socket_code, exc.message)
+        log.error("unhandled error in socket event %s", self.socket_event, exc_info=exc_info)
+        return self.door.send_error(client.sid, self.socket_event, "unavailable", "Internal error")
+
+    @staticmethod
+    def _handle_result(done, worker_ctx, result, exc_info):
+        done.send((result, exc_info))
+        return result, exc_info
+
+
+on_socket = SocketEvent.decorator
+
+
+def payload_json(value):
+    """Round-trip through JSON: what a client would see (used by tests and replies)."""
+    return json.loads(json.dumps(value))

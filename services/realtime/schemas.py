@@ -1,0 +1,62 @@
+"""Shapes of what clients send to the door, and the one way to check them.
+
+Models are strict (``"1"`` is not an integer) and closed (an unknown field is an
+error), so a client learns about a typo at once instead of having it ignored. Every
+failure names the field: ``{"code": "validation_failed", "message": "rating: ..."}``.
+"""
+import json
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from services.kernel.errors import BadRequest, MissingParameters, ValidationFailed
+
+MAX_BODY_BYTES = 1024 * 1024
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, str_max_length=10_000)
+
+
+class RegisterBody(Strict):
+    email: str
+    password: str
+    role: Literal["student", "instructor"] = "student"
+
+
+class LoginBody(Strict):
+    email: str
+    password: str
+
+
+class RefreshBody(Strict):
+    refresh_token: str
+
+
+def parse_json_body(request, model):
+    """The request's JSON body checked against ``model``; an empty body counts as ``{}``."""
+    if request.content_length and request.content_length > MAX_BODY_BYTES:
+        raise BadRequest(f"body: larger than {MAX_BODY_BYTES} bytes")
+    raw = request.get_data(cache=False)
+    try:
+        data = json.loads(raw) if raw.strip() else {}
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("body: not valid JSON") from None
+    return validate(data, model, what="body")
+
+
+def validate(data, model, what="payload"):
+    """``data`` as an instance of ``model``, or a typed error naming the first bad field."""
+    if not isinstance(data, dict):
+        raise ValidationFailed(f"{what}: must be a JSON object")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = ".".join(str(part) for part in error["loc"]) or what
+        if error["type"] == "missing":
+            missing = [".".join(map(str, e["loc"])) for e in exc.errors() if e["type"] == "missing"]
+            raise MissingParameters(f"missing: {', '.join(missing)}", field) from None
+        if error["type"] == "extra_forbidden":
+            raise ValidationFailed(f"{field}: unknown field", field) from None
+        raise ValidationFailed(f"{field}: {error['msg']}", field) from None

@@ -1,0 +1,106 @@
+"""Fixtures shared by every test: green I/O, key pairs, and databases of both kinds.
+
+Monkey-patching happens first: Nameko's own pytest plugin no longer does it, and the
+services under test expect green sockets exactly as in production.
+"""
+import warnings
+
+warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated", category=Warning)
+
+import eventlet  # noqa: E402
+
+eventlet.monkey_patch()
+
+import os  # noqa: E402
+import uuid  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+from psycogreen.eventlet import patch_psycopg  # noqa: E402
+
+patch_psycopg()
+
+from services.kernel.database import normalise_url  # noqa: E402
+from services.stack import ensure_dev_keys  # noqa: E402
+
+POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+MIGRATIONS = Path(__file__).resolve().parent.parent / "services"
+
+
+@pytest.fixture(scope="session")
+def key_files(tmp_path_factory):
+    """(private, public) PEM paths of a fresh Ed25519 pair for this run."""
+    return ensure_dev_keys(tmp_path_factory.mktemp("keys"))
+
+
+@pytest.fixture(scope="session")
+def private_key_pem(key_files):
+    return key_files[0].read_text()
+
+
+@pytest.fixture(scope="session")
+def public_key_pem(key_files):
+    return key_files[1].read_text()
+
+
+def postgres_problem():
+    from sqlalchemy import create_engine
+
+    try:
+        engine = create_engine(normalise_url(POSTGRES_ADMIN_URL), isolation_level="AUTOCOMMIT")
+        with engine.connect():
+            pass
+        engine.dispose()
+        return None
+    except Exception as exc:
+        return f"PostgreSQL not answering at {POSTGRES_ADMIN_URL}: {type(exc).__name__}"
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    problem = postgres_problem()
+    if problem:
+        pytest.skip(problem)
+    return POSTGRES_ADMIN_URL
+
+
+def create_postgres_database(admin_url):
+    """A new, uniquely named database (parallel runs never collide); returns (url, drop)."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(normalise_url(admin_url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+
+    def drop():
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+    return make_url(admin_url).set(database=name).render_as_string(hide_password=False), drop
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request, tmp_path):
+    """An empty database of each kind the platform supports."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'test.db'}"
+        return
+    admin_url = request.getfixturevalue("postgres_server")
+    url, drop = create_postgres_database(admin_url)
+    yield url
+    drop()
+
+
+@pytest.fixture
+def migrated(database_url):
+    """``migrated("auth")`` -> a database URL with that service's migrations applied."""
+    from services.kernel.database import migrate
+
+    def apply(service):
+        migrate(database_url, MIGRATIONS / service / "migrations")
+        return database_url
+
+    return apply

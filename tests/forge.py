@@ -1,0 +1,71 @@
+"""Tokens for tests: genuine ones signed with the test key, and the classic forgeries."""
+import base64
+import json
+import time
+import uuid
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+
+def claims(**overrides):
+    now = int(time.time())
+    base = {"sub": str(uuid.uuid4()), "email": "ann@example.com", "role": "student", "type": "access",
+            "iat": now, "exp": now + 600, "jti": uuid.uuid4().hex, "sid": str(uuid.uuid4())}
+    base.update(overrides)
+    return {k: v for k, v in base.items() if v is not None}
+
+
+def sign(private_pem, payload, headers=None):
+    key = serialization.load_pem_private_key(private_pem.encode(), password=None)
+    return jwt.encode(payload, key, algorithm="EdDSA", headers=headers)
+
+
+def _b64(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def alg_none(payload):
+    return f"{_b64(json.dumps({'alg': 'none', 'typ': 'JWT'}).encode())}.{_b64(json.dumps(payload).encode())}."
+
+
+def hs256_with_public_key(public_pem, payload):
+    """Algorithm confusion: an HMAC "signature" keyed with our own public key."""
+    import hashlib
+    import hmac
+
+    header = _b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    body = _b64(json.dumps(payload).encode())
+    signature = hmac.new(public_pem.encode(), f"{header}.{body}".encode(), hashlib.sha256).digest()
+    return f"{header}.{body}.{_b64(signature)}"
+
+
+def wrong_key(payload):
+    other = Ed25519PrivateKey.generate()
+    return jwt.encode(payload, other, algorithm="EdDSA")
+
+
+def tampered(private_pem, payload, **changes):
+    """A genuine token whose payload was edited afterwards (signature no longer matches)."""
+    header, _, signature = sign(private_pem, payload).split(".")
+    return f"{header}.{_b64(json.dumps({**payload, **changes}).encode())}.{signature}"
+
+
+def forgeries(private_pem, public_pem):
+    """Every token the platform must refuse with "Invalid token", by name."""
+    good = claims()
+    return {
+        "garbage": "not-a-jwt",
+        "alg_none": alg_none(good),
+        "hs256_public_key": hs256_with_public_key(public_pem, good),
+        "wrong_key": wrong_key(good),
+        "tampered": tampered(private_pem, good, role="instructor"),
+        "refresh_type": sign(private_pem, claims(type="refresh")),
+        "missing_sub": sign(private_pem, claims(sub=None)),
+        "missing_exp": sign(private_pem, claims(exp=None)),
+        "not_yet_valid": sign(private_pem, claims(nbf=int(time.time()) + 3600)),
+        "kid_header": sign(private_pem, good, headers={"kid": "../../etc/passwd"}),
+        "jku_header": sign(private_pem, good, headers={"jku": "http://127.0.0.1:1/keys.json"}),
+        "unknown_role": sign(private_pem, claims(role="admin")),
+    }

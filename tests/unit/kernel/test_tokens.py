@@ -1,0 +1,51 @@
+import time
+
+import pytest
+
+from services.kernel.errors import TokenExpired
+from services.kernel.tokens import InvalidToken, TokenVerifier, bearer_token
+from tests import forge
+
+
+@pytest.fixture
+def verifier(public_key_pem):
+    return TokenVerifier(public_key_pem)
+
+
+def test_a_genuine_access_token_gives_its_identity(verifier, private_key_pem):
+    claims = forge.claims(role="instructor", email="ivy@example.com")
+    identity = verifier.verify(forge.sign(private_key_pem, claims))
+    assert (identity.user_id, identity.email, identity.role) == (claims["sub"], "ivy@example.com", "instructor")
+    assert identity.expires_at == claims["exp"]
+    assert identity.session_id == claims["sid"]
+    assert identity.is_instructor
+
+
+def test_an_expired_token_is_refused_as_expired(verifier, private_key_pem):
+    token = forge.sign(private_key_pem, forge.claims(iat=int(time.time()) - 100, exp=int(time.time()) - 10))
+    with pytest.raises(TokenExpired, match="Token expired"):
+        verifier.verify(token)
+
+
+@pytest.mark.parametrize("kind", [
+    "garbage", "alg_none", "hs256_public_key", "wrong_key", "tampered", "refresh_type", "missing_sub",
+    "missing_exp", "not_yet_valid", "kid_header", "jku_header", "unknown_role"])
+def test_every_forgery_is_refused_as_invalid(verifier, private_key_pem, public_key_pem, kind):
+    token = forge.forgeries(private_key_pem, public_key_pem)[kind]
+    with pytest.raises(InvalidToken) as refused:
+        verifier.verify(token)
+    assert str(refused.value) == "Invalid token"
+    assert not isinstance(refused.value, TokenExpired)
+
+
+@pytest.mark.parametrize("token", [None, "", 42, "x" * 5000])
+def test_non_tokens_are_invalid(verifier, token):
+    with pytest.raises(InvalidToken):
+        verifier.verify(token)
+
+
+@pytest.mark.parametrize("header, token", [
+    ("Bearer abc", "abc"), ("bearer  abc ", "abc"), ("Basic abc", None), ("Bearer", None), (None, None),
+])
+def test_bearer_token_parsing(header, token):
+    assert bearer_token(header) == token

@@ -1,0 +1,47 @@
+"""RealtimeService entrypoints with Nameko's worker_factory (a real token verifier)."""
+import pytest
+from nameko.testing.services import worker_factory
+from werkzeug.test import EnvironBuilder
+from werkzeug.wrappers import Request
+
+from services.kernel.errors import TokenExpired, Unauthorized
+from services.kernel.tokens import InvalidToken, TokenVerifier
+from services.realtime.door import Client
+from services.realtime.service import RealtimeService
+from tests import forge
+
+
+@pytest.fixture
+def worker(public_key_pem):
+    return worker_factory(RealtimeService, tokens=TokenVerifier(public_key_pem))
+
+
+def test_connect_accepts_a_valid_token_and_replies_connected(worker, private_key_pem):
+    claims = forge.claims()
+    reply = worker.connect(Client(sid="s1", token=forge.sign(private_key_pem, claims)), None)
+    assert reply == {"status": "Connected successfully", "user_id": claims["sub"]}
+    sid, identity = worker.sockets.accept.call_args.args
+    assert sid == "s1" and identity.user_id == claims["sub"]
+
+
+def test_connect_refuses_without_accepting(worker, private_key_pem):
+    with pytest.raises(InvalidToken):
+        worker.connect(Client(sid="s1", token=None), None)
+    with pytest.raises(TokenExpired):
+        worker.connect(Client(sid="s1", token=forge.sign(private_key_pem, forge.claims(iat=1, exp=2))), None)
+    worker.sockets.accept.assert_not_called()
+
+
+def test_me_uses_the_token_subject(worker, private_key_pem):
+    claims = forge.claims()
+    worker.auth.get_user.return_value = {"id": claims["sub"]}
+    request = Request(EnvironBuilder(headers={"Authorization": f"Bearer {forge.sign(private_key_pem, claims)}"})
+                      .get_environ())
+    assert worker.me(request) == {"user": {"id": claims["sub"]}}
+    worker.auth.get_user.assert_called_once_with(claims["sub"])
+
+
+def test_me_without_a_token_never_calls_auth(worker):
+    with pytest.raises(Unauthorized, match="Missing bearer token"):
+        worker.me(Request(EnvironBuilder().get_environ()))
+    worker.auth.get_user.assert_not_called()
