@@ -17,10 +17,15 @@ def service(migrated, private_key_pem):
     credentials = Credentials(Passwords(PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)),
                               TokenIssuer(private_key_pem, 900), 3600)
 
+    units = []
+
     def new_worker():
-        return worker_factory(AuthService, db=UnitOfWork(Session(engine)), credentials=credentials)
+        units.append(UnitOfWork(Session(engine)))
+        return worker_factory(AuthService, db=units[-1], credentials=credentials)
 
     yield new_worker
+    for unit in units:  # what Database.worker_teardown does in a real container
+        unit.close()
     engine.dispose()
 
 

@@ -1,0 +1,19 @@
+"""The door's surface, one module per domain: the HTTP routes and socket events of each.
+
+Each module holds a mixin of Nameko entrypoints (nothing else); ``service.py`` composes
+them into the one ``RealtimeService`` and declares the dependencies they share.
+Keeping the areas apart lets a reader (and a change) take one domain at a time.
+"""
+from services.kernel.errors import Unauthorized
+from services.kernel.tokens import bearer_token
+
+
+class Gateway:
+    """What every area needs: who is calling an HTTP route."""
+
+    def caller(self, request):
+        """The verified identity behind ``Authorization: Bearer``, or 401."""
+        token = bearer_token(request.headers.get("Authorization"))
+        if token is None:
+            raise Unauthorized("Missing bearer token")
+        return self.tokens.verify(token)

@@ -1,0 +1,30 @@
+"""Liveness and readiness of the door and the services behind it."""
+import eventlet
+
+from services.kernel.errors import Unavailable
+from services.realtime.entrypoints import api
+from services.realtime.gateway import Gateway
+
+# each must answer its ``health`` RPC for the door to be ready
+BACKING_SERVICES = ("auth",)
+
+
+class HealthGateway(Gateway):
+    @api("GET", "/health/live")
+    def live(self, request):
+        return {"status": "ok"}
+
+    @api("GET", "/health/ready")
+    def ready(self, request):
+        def check(service):
+            try:
+                getattr(self, service).health(timeout=2)
+                return service, "ok"
+            except Exception as exc:  # any failure means "not ready", with the reason
+                return service, str(exc) or type(exc).__name__
+
+        checks = dict(eventlet.GreenPool().imap(check, BACKING_SERVICES))
+        failing = {service: state for service, state in checks.items() if state != "ok"}
+        if failing:
+            raise Unavailable("not ready: " + ", ".join(f"{s}: {state}" for s, state in failing.items()))
+        return {"status": "ready", "services": checks}
