@@ -17,6 +17,26 @@ USER_REGISTERED = EventName("auth", "user_registered")
 SESSION_REVOKED = EventName("auth", "session_revoked")
 """{event_id, user_id, session_id}: a logout or a detected refresh-token reuse."""
 
+# courses
+COURSE_UPDATED = EventName("courses", "course_updated")
+"""{event_id, course_id, instructor_id, title, description, published, changed: [field names]}"""
+
+ENROLLMENT_CREATED = EventName("courses", "enrollment_created")
+"""{event_id, enrollment_id, course_id, instructor_id, user_id, user_email, enrolled_at}"""
+
+REVIEW_CREATED = EventName("courses", "review_created")
+"""{event_id, review_id, course_id, user_id, user_email, rating, comment, created_at,
+average_rating, review_count}"""
+
+# progress
+PROGRESS_RECORDED = EventName("progress", "progress_recorded")
+"""{event_id, user_id, video_id, course_id, watched_seconds, last_position, percent_complete,
+completed, updated_at}"""
+
+# quizzes
+QUIZ_SUBMITTED = EventName("quizzes", "quiz_submitted")
+"""{event_id, submission_id, quiz_id, course_id, user_id, user_email, score, passed, attempt}"""
+
 
 def publish_committed(unit_of_work, dispatch):
     """Dispatch the events of a committed unit of work, in the order recorded."""
