@@ -3,6 +3,8 @@ PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# processes of every service for `make run` (doors on 5000, 5001, ...)
+REPLICAS ?= 1
 
 .PHONY: run test test-unit test-integration install clean
 
@@ -19,7 +21,7 @@ install: $(STAMP)
 
 ## start every service and the door on :5000 (Ctrl-C stops all of it)
 run: $(STAMP)
-	$(BIN)/python -m services.stack
+	$(BIN)/python -m services.stack --replicas $(REPLICAS)
 
 ## the whole suite: unit tests, then the real stack against RabbitMQ and PostgreSQL
 test: $(STAMP)

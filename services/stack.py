@@ -3,7 +3,10 @@
 This is what ``make run`` runs, and what the integration tests start (through
 :class:`Stack`), so the suite exercises the platform exactly as a developer runs it:
 one OS process per service, talking over RabbitMQ, the door on ``PORT`` (5000).
-Ctrl-C or SIGTERM stops the door first (so clients are told), then the services.
+``--replicas N`` (``make run REPLICAS=2``) starts N processes of every service, as a
+deployment runs several replicas: the copies of a service share its RPC queue and its
+database, and door ``i`` listens on ``PORT + i`` (5000, 5001, ...).
+Ctrl-C or SIGTERM stops the doors first (so clients are told), then the services.
 """
 import argparse
 import os
@@ -15,12 +18,14 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
-from urllib.parse import urlparse
+
+from services.kernel import catalogue
+from services.kernel.reachability import broker_problem
 
 ROOT = Path(__file__).resolve().parent.parent
-# the door last: it is ready only when the services behind it answer
-SERVICES = ("auth", "realtime")
-DOMAIN_SERVICES = tuple(s for s in SERVICES if s != "realtime")
+# every service of the catalogue whose package this checkout holds, the door last
+SERVICES = catalogue.present()
+DOMAIN_SERVICES = tuple(s for s in SERVICES if s != catalogue.DOOR)
 
 
 def ensure_dev_keys(directory):
@@ -41,43 +46,44 @@ def ensure_dev_keys(directory):
     return private, public
 
 
-def broker_problem(amqp_uri, timeout=3):
-    """None if RabbitMQ answers at ``amqp_uri``, else one line saying what is wrong."""
-    from kombu import Connection
-
-    try:
-        with Connection(amqp_uri, connect_timeout=timeout) as connection:
-            connection.ensure_connection(max_retries=1)
-        return None
-    except Exception as exc:
-        return f"RabbitMQ is not answering at {_redact(amqp_uri)} ({type(exc).__name__}: {exc})."
-
-
-def _redact(uri):
-    parts = urlparse(uri)
-    return uri.replace(f":{parts.password}@", ":***@") if parts.password else uri
-
-
 class Stack:
-    """The platform's processes, started with one environment and stopped together."""
+    """The platform's processes, started with one environment and stopped together.
 
-    def __init__(self, env, var_dir, port=5000, echo=True):
+    Each process is an *instance*: ``auth`` for the first copy of a service, ``auth-2``
+    for the second, and so on; its output goes to ``logs/<instance>.log``.
+    """
+
+    def __init__(self, env, var_dir, port=5000, echo=True, replicas=1):
         self.env = dict(env)
         self.var_dir = Path(var_dir)
         self.port = port
         self.echo = echo
+        self.replicas = replicas
         self.processes = {}
         self.log_dir = self.var_dir / "logs"
 
     @property
     def url(self):
-        return f"http://127.0.0.1:{self.port}"
+        return self.urls[0]
 
-    def service_env(self, service):
+    @property
+    def urls(self):
+        """One URL per door replica."""
+        return [f"http://127.0.0.1:{self.port + index}" for index in range(self.replicas)]
+
+    @staticmethod
+    def instance_name(service, index):
+        return service if index == 0 else f"{service}-{index + 1}"
+
+    def instances(self, service):
+        return [self.instance_name(service, index) for index in range(self.replicas)]
+
+    def service_env(self, service, index=0):
         env = dict(self.env)
         env["DATABASE_URL"] = env.get(f"{service.upper()}_DATABASE_URL") or \
             f"sqlite:///{self.var_dir / 'data' / f'{service}.db'}"
-        env["WEB_SERVER_ADDRESS"] = env.get("WEB_SERVER_ADDRESS", f"0.0.0.0:{self.port}")
+        if service == catalogue.DOOR:
+            env["WEB_SERVER_ADDRESS"] = f"0.0.0.0:{self.port + index}"
         env["PYTHONUNBUFFERED"] = "1"
         if service != "auth":
             # only the auth service ever sees the signing key
@@ -88,47 +94,57 @@ class Stack:
     def start(self, services=SERVICES):
         self.log_dir.mkdir(parents=True, exist_ok=True)
         for service in services:
-            self.start_service(service)
+            for instance in self.instances(service):
+                self.start_service(instance)
 
-    def start_service(self, service):
-        log_path = self.log_dir / f"{service}.log"
+    def start_service(self, instance):
+        """Start one instance (``auth``, ``auth-2``, ...) of a service."""
+        service, _, number = instance.partition("-")
+        index = int(number) - 1 if number else 0
+        log_path = self.log_dir / f"{instance}.log"
         process = subprocess.Popen(
             [sys.executable, "-m", "services.kernel.runner", service],
-            cwd=ROOT, env=self.service_env(service),
+            cwd=ROOT, env=self.service_env(service, index),
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
             start_new_session=True,  # Ctrl-C reaches the launcher, which stops us in order
         )
-        self.processes[service] = process
-        threading.Thread(target=self._pump, args=(service, process, log_path), daemon=True).start()
+        self.processes[instance] = process
+        threading.Thread(target=self._pump, args=(instance, process, log_path), daemon=True).start()
         return process
 
-    def _pump(self, service, process, log_path):
+    def _pump(self, instance, process, log_path):
         with open(log_path, "a", encoding="utf-8") as log:
             for line in process.stdout:
                 log.write(line)
                 log.flush()
                 if self.echo:
-                    sys.stdout.write(f"{service:>9} | {line}")
+                    sys.stdout.write(f"{instance:>10} | {line}")
                     sys.stdout.flush()
 
     def wait_ready(self, timeout=60):
+        """Until every door answers ``/health/ready`` (each checks the services behind it)."""
         deadline = time.monotonic() + timeout
         last = "no answer"
+        waiting = list(self.urls)
         while time.monotonic() < deadline:
-            for service, process in self.processes.items():
+            for instance, process in self.processes.items():
                 if process.poll() is not None:
-                    raise RuntimeError(f"{service} exited with {process.returncode}; see {self.log_dir}/{service}.log")
+                    raise RuntimeError(f"{instance} exited with {process.returncode}; "
+                                       f"see {self.log_dir}/{instance}.log")
             try:
-                with urllib.request.urlopen(f"{self.url}/health/ready", timeout=3) as response:
+                with urllib.request.urlopen(f"{waiting[0]}/health/ready", timeout=3) as response:
                     if response.status == 200:
-                        return
+                        waiting.pop(0)
+                        if not waiting:
+                            return
+                        continue
             except Exception as exc:
                 last = str(exc)
             time.sleep(0.25)
         raise TimeoutError(f"the platform was not ready within {timeout}s ({last}); logs in {self.log_dir}")
 
-    def stop_service(self, service, sig=signal.SIGTERM, timeout=15):
-        process = self.processes.get(service)
+    def stop_service(self, instance, sig=signal.SIGTERM, timeout=15):
+        process = self.processes.get(instance)
         if process is None or process.poll() is not None:
             return
         process.send_signal(sig)
@@ -139,8 +155,9 @@ class Stack:
             process.wait()
 
     def stop(self):
-        for service in ["realtime"] + [s for s in self.processes if s != "realtime"]:
-            self.stop_service(service)
+        doors = [i for i in self.processes if i.partition("-")[0] == catalogue.DOOR]
+        for instance in doors + [i for i in self.processes if i not in doors]:
+            self.stop_service(instance)
 
 
 def port_is_free(port):
@@ -156,6 +173,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", 5000)))
     parser.add_argument("--var", default=os.environ.get("VAR_DIR", ROOT / "var"))
+    parser.add_argument("--replicas", type=int, default=1, help="processes of every service (doors on PORT, PORT+1, ...)")
     args = parser.parse_args(argv)
 
     env = dict(os.environ)
@@ -165,25 +183,28 @@ def main(argv=None):
         print(f"{problem} Start one with 'rabbitmq-server -detached' (or "
               f"'docker run -d -p 5672:5672 rabbitmq:3'), or set AMQP_URI.", file=sys.stderr)
         return 1
-    if not port_is_free(args.port):
-        print(f"Port {args.port} is already in use; stop what holds it or set PORT.", file=sys.stderr)
-        return 1
+    for port in range(args.port, args.port + args.replicas):
+        if not port_is_free(port):
+            print(f"Port {port} is already in use; stop what holds it or set PORT.", file=sys.stderr)
+            return 1
     if not (env.get("JWT_PRIVATE_KEY") or env.get("JWT_PRIVATE_KEY_FILE")):
         private, public = ensure_dev_keys(Path(args.var) / "keys")
         env["JWT_PRIVATE_KEY_FILE"], env["JWT_PUBLIC_KEY_FILE"] = str(private), str(public)
 
-    stack = Stack(env, args.var, port=args.port)
+    stack = Stack(env, args.var, port=args.port, replicas=args.replicas)
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     stack.start()
     try:
         stack.wait_ready()
-        print(f"\nThe platform is up: HTTP API at {stack.url}/api/v1/, Socket.IO at {stack.url}/socket.io/"
-              f" (logs in {stack.log_dir}). Ctrl-C stops it.\n", flush=True)
+        doors = ", ".join(stack.urls)
+        print(f"\nThe platform is up ({args.replicas} process(es) of each of {', '.join(SERVICES)}): "
+              f"HTTP API at <door>/api/v1/, Socket.IO at <door>/socket.io/, doors: {doors} "
+              f"(logs in {stack.log_dir}). Ctrl-C stops it.\n", flush=True)
         while not stopping.is_set():
-            for service, process in stack.processes.items():
+            for instance, process in stack.processes.items():
                 if process.poll() is not None:
-                    print(f"{service} exited with {process.returncode}; stopping the platform.", file=sys.stderr)
+                    print(f"{instance} exited with {process.returncode}; stopping the platform.", file=sys.stderr)
                     return 1
             stopping.wait(0.5)
     except KeyboardInterrupt:

@@ -28,6 +28,11 @@ SETTINGS = {
     "RPC_TIMEOUT_SECONDS": "5",
     "MAX_WORKERS": "10",
     "LOG_LEVEL": "INFO",
+    # containers: how long the runner waits for RabbitMQ and the database before giving
+    # up (0: not at all; ``make run`` checks the broker itself before starting anything)
+    "WAIT_FOR_DEPENDENCIES_SECONDS": "0",
+    # the probe CLI: how long a health RPC may take before the probe fails
+    "PROBE_TIMEOUT_SECONDS": "5",
 }
 
 

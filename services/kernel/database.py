@@ -6,6 +6,7 @@ PostgreSQL in deployment). ``Database`` is the Nameko dependency: engine made in
 disposed in ``stop``. Domain events are recorded on the unit of work and only handed
 out once its transaction has committed, so no event ever describes a rolled-back row.
 """
+import fcntl
 import logging
 import os
 from pathlib import Path
@@ -119,13 +120,20 @@ def migrate(database_url, migrations_dir):
     from alembic import command
     from alembic.config import Config
 
-    if database_url.startswith("sqlite:///"):
-        Path(database_url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
     config = Config()
     config.set_main_option("script_location", os.fspath(migrations_dir))
     config.attributes["database_url"] = database_url
     config.attributes["configure_logger"] = False
-    command.upgrade(config, "head")
+    if not database_url.startswith("sqlite:///"):
+        command.upgrade(config, "head")  # PostgreSQL: serialised by run_alembic_env's advisory lock
+        return
+    # SQLite has no advisory lock: replicas of one service started together
+    # (``make run REPLICAS=2``) take turns through a lock file beside the database
+    database = Path(database_url[len("sqlite:///"):])
+    database.parent.mkdir(parents=True, exist_ok=True)
+    with open(f"{database}.migrate-lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        command.upgrade(config, "head")
 
 
 def run_alembic_env(context, target_metadata):

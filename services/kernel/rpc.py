@@ -6,6 +6,8 @@ instead: every call is bounded by ``RPC_TIMEOUT_SECONDS``, and a service that is
 unknown or too slow becomes ``Unavailable`` (HTTP 503, socket code ``unavailable``).
 Typed platform errors raised by the callee pass through unchanged.
 """
+import time
+
 import eventlet
 from nameko.exceptions import RemoteError, UnknownService
 from nameko.rpc import RpcProxy
@@ -20,20 +22,29 @@ class RpcClient(RpcProxy):
 
     def get_dependency(self, worker_ctx):
         timeout = self.timeout or float(self.container.config.get("RPC_TIMEOUT_SECONDS", 5))
-        return _DeadlineProxy(super().get_dependency(worker_ctx), self.target_service, timeout)
+        # a service class may define ``observe_rpc(service, method, seconds)`` to be
+        # told how long each call took (the door feeds its Prometheus histogram)
+        observe = getattr(self.container.service_cls, "observe_rpc", None)
+        return _DeadlineProxy(super().get_dependency(worker_ctx), self.target_service, timeout, observe)
 
 
 class _DeadlineProxy:
-    def __init__(self, proxy, service_name, timeout):
+    def __init__(self, proxy, service_name, timeout, observe=None):
         self._proxy = proxy
         self._service_name = service_name
         self._timeout = timeout
+        self._observe = observe
 
     def __getattr__(self, method_name):
         method = getattr(self._proxy, method_name)
 
         def call(*args, timeout=None, **kwargs):
-            return call_with_deadline(method, self._service_name, timeout or self._timeout, *args, **kwargs)
+            started = time.monotonic()
+            try:
+                return call_with_deadline(method, self._service_name, timeout or self._timeout, *args, **kwargs)
+            finally:
+                if self._observe is not None:
+                    self._observe(self._service_name, method_name, time.monotonic() - started)
 
         return call
 

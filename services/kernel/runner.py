@@ -1,8 +1,10 @@
 """Run one service: ``python -m services.kernel.runner <service>``.
 
 Monkey-patches first (so sockets, the PostgreSQL driver and the broker client are all
-green), reads config from the environment, applies the service's migrations, then runs
-the Nameko container until SIGTERM or Ctrl-C, which stop it gracefully.
+green), reads config from the environment, waits up to ``WAIT_FOR_DEPENDENCIES_SECONDS``
+for RabbitMQ and the service's database (a container may start before them), applies
+the service's migrations, then runs the Nameko container until SIGTERM or Ctrl-C,
+which stop it gracefully. Every record it logs is a JSON line (``services.kernel.logs``).
 """
 import warnings
 
@@ -17,7 +19,6 @@ import importlib  # noqa: E402
 import inspect  # noqa: E402
 import logging  # noqa: E402
 import sys  # noqa: E402
-from pathlib import Path  # noqa: E402
 
 from psycogreen.eventlet import patch_psycopg  # noqa: E402
 
@@ -25,10 +26,12 @@ patch_psycopg()
 
 from nameko.cli.run import run  # noqa: E402
 
+from services.kernel import logs, reachability  # noqa: E402
+from services.kernel.catalogue import SERVICES, migrations_dir  # noqa: E402
 from services.kernel.config import load_config  # noqa: E402
 from services.kernel.database import migrate  # noqa: E402
 
-SERVICES = ("auth", "courses", "progress", "quizzes", "realtime")
+log = logging.getLogger("services.runner")
 
 
 def service_class(name):
@@ -46,19 +49,30 @@ def main(argv=None):
         return 2
     name = argv[0]
     config = load_config()
-    logging.basicConfig(
-        level=config["LOG_LEVEL"],
-        format=f"%(asctime)s %(levelname)s {name} %(name)s: %(message)s",
-    )
+    logs.configure(name, config["LOG_LEVEL"])
     # expected errors (a 404, a refused login) are answers, not incidents: no tracebacks
     logging.getLogger("nameko.containers").setLevel(logging.ERROR)
     logging.getLogger("alembic").setLevel(logging.WARNING)
     cls = service_class(name)
-    migrations = Path(__file__).resolve().parent.parent / name / "migrations"
-    if migrations.is_dir():
+    # every service, whoever wrote it, logs one line per request with its call id
+    cls.request_log = logs.RequestLog()
+    migrations = migrations_dir(name)
+    problem = wait_for_dependencies(config, needs_database=migrations is not None)
+    if problem:
+        log.error("giving up after WAIT_FOR_DEPENDENCIES_SECONDS: %s", problem)
+        return 1
+    if migrations:
         migrate(config["DATABASE_URL"], migrations)
     run([cls], config)
     return 0
+
+
+def wait_for_dependencies(config, needs_database):
+    """None once the broker (and the database, if the service has one) answer."""
+    checks = [lambda: reachability.broker_problem(config["AMQP_URI"])]
+    if needs_database and config["DATABASE_URL"]:
+        checks.append(lambda: reachability.database_problem(config["DATABASE_URL"]))
+    return reachability.wait_for(checks, float(config["WAIT_FOR_DEPENDENCIES_SECONDS"]))
 
 
 if __name__ == "__main__":

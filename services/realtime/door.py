@@ -25,6 +25,7 @@ from services.kernel.config import split_list
 from services.kernel.errors import PlatformError
 from services.kernel.tokens import Identity
 from services.realtime.handshake import token_from_handshake
+from services.realtime.metrics import CountingServer
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ class Door(WebServer):
         own = config.get("PUBLIC_ORIGINS") or f"http://localhost:{port},http://127.0.0.1:{port}"
         self.allowed_origins = split_list(own) + split_list(config.get("CORS_ALLOWED_ORIGINS"))
         self.connections = {}
-        self.sio = socketio.Server(
+        self.sio = CountingServer(
             async_mode="eventlet",
             client_manager=socketio.KombuManager(config["AMQP_URI"], channel=ROOMS_CHANNEL),
             cors_allowed_origins=self.allowed_origins,

@@ -13,6 +13,7 @@ from eventlet.event import Event
 from nameko.exceptions import IncorrectSignature
 from nameko.extensions import Entrypoint
 from nameko.web.handlers import HttpRequestHandler
+from werkzeug.wrappers import Response
 
 from services.kernel.errors import PlatformError
 from services.realtime.door import Door, error_body, json_response
@@ -46,6 +47,8 @@ class ApiEndpoint(HttpRequestHandler):
         super().__init__(method, url, **kwargs)
 
     def response_from_result(self, result):
+        if isinstance(result, Response):
+            return result  # a route that answers in another format (/metrics)
         if isinstance(result, Page):
             body = {"data": result.items, "meta": {"total": result.total, "limit": result.limit,
                                                    "offset": result.offset}}

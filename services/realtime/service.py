@@ -7,9 +7,10 @@ from services.kernel.rpc import RpcClient
 from services.realtime.dependencies import Sockets, Tokens
 from services.realtime.gateway.accounts import AccountsGateway
 from services.realtime.gateway.health import HealthGateway
+from services.realtime.gateway.metrics import MetricsGateway
 
 
-class RealtimeService(HealthGateway, AccountsGateway):
+class RealtimeService(HealthGateway, MetricsGateway, AccountsGateway):
     name = "realtime"
 
     sockets = Sockets()

@@ -1,0 +1,107 @@
+"""Logs as JSON lines, and one line per handled request carrying Nameko's call id.
+
+``configure(service, level)`` makes every record of the process one JSON object on
+stdout (python-json-logger), tagged with the service name, with secrets redacted.
+``RequestLog`` is a Nameko dependency the runner attaches to every service: each
+worker (an RPC, an event, an HTTP route, a socket event) ends with one line naming
+the entrypoint, its call id and the chain of call ids that led to it, how long it
+took and how it ended. Following ``call_id_stack`` from the door's line to the auth
+service's line follows one request across processes.
+
+Arguments are never logged: ``login`` and ``register`` receive passwords, ``refresh``
+a refresh token. Only names, ids and durations leave a worker.
+"""
+import logging
+import re
+import sys
+import time
+
+from nameko.extensions import DependencyProvider
+from pythonjsonlogger.json import JsonFormatter
+
+# a token in a query string (``?token=...``, ``access_token=...``) or a header echoed
+# into a message; eventlet's access log line contains the full request line
+SECRET_PATTERNS = (
+    re.compile(r"((?:[?&]|\b)[A-Za-z_]*token=)[^&\s\"']+", re.IGNORECASE),
+    re.compile(r"(Bearer\s+)[A-Za-z0-9._~+/=-]+", re.IGNORECASE),
+)
+REDACTED = "[redacted]"
+
+
+def redact(text):
+    for pattern in SECRET_PATTERNS:
+        text = pattern.sub(rf"\1{REDACTED}", text)
+    return text
+
+
+class RedactSecrets(logging.Filter):
+    """Rewrites each record's message with tokens replaced, whoever logged it."""
+
+    def filter(self, record):
+        message = record.getMessage()
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
+
+
+class ServiceTag(logging.Filter):
+    def __init__(self, service):
+        super().__init__()
+        self.service = service
+
+    def filter(self, record):
+        record.service = self.service
+        return True
+
+
+def configure(service, level="INFO", stream=None):
+    """Send every log record of this process to ``stream`` (stdout) as one JSON line."""
+    handler = logging.StreamHandler(stream or sys.stdout)
+    handler.setFormatter(JsonFormatter(
+        "{asctime}{levelname}{name}{service}{message}", style="{",
+        rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+    ))
+    handler.addFilter(ServiceTag(service))
+    handler.addFilter(RedactSecrets())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+
+
+request_log = logging.getLogger("services.requests")
+
+
+class RequestLog(DependencyProvider):
+    """One ``handled`` line per worker: entrypoint, call ids, duration, outcome."""
+
+    def setup(self):
+        self.started = {}
+
+    def worker_setup(self, worker_ctx):
+        self.started[worker_ctx] = time.monotonic()
+
+    def worker_result(self, worker_ctx, result=None, exc_info=None):
+        started = self.started.pop(worker_ctx, None)
+        entrypoint = worker_ctx.entrypoint
+        fields = {
+            "entrypoint": entrypoint.method_name,
+            "call_id": worker_ctx.call_id,
+            "call_id_stack": worker_ctx.call_id_stack,
+            "duration_ms": round((time.monotonic() - started) * 1000, 2) if started else None,
+            "outcome": "ok" if exc_info is None else "error",
+        }
+        socket_event = getattr(entrypoint, "socket_event", None)
+        if socket_event:
+            fields["socket_event"] = socket_event
+        http_method = getattr(entrypoint, "method", None)
+        if isinstance(http_method, str):
+            fields["http"] = f"{http_method} {entrypoint.url}"
+        if exc_info is not None:
+            # the error's kind and code, never its message (it may echo input)
+            error = exc_info[1]
+            fields["error"] = getattr(error, "code", None) or type(error).__name__
+        request_log.info("handled", extra=fields)
+
+    def worker_teardown(self, worker_ctx):
+        self.started.pop(worker_ctx, None)

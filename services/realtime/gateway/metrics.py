@@ -1,0 +1,17 @@
+"""Metrics: the door's Prometheus text for the scraper (``services/realtime/metrics.py``)."""
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from werkzeug.wrappers import Response
+
+from services.realtime import metrics
+from services.realtime.entrypoints import api
+from services.realtime.gateway import Gateway
+
+
+class MetricsGateway(Gateway):
+    door_metrics = metrics.DoorMetrics()
+    # RpcClient reports the duration of every call the door makes here
+    observe_rpc = staticmethod(metrics.observe_rpc)
+
+    @api("GET", "/metrics")
+    def metrics(self, request):
+        return Response(generate_latest(REGISTRY), mimetype=CONTENT_TYPE_LATEST)
