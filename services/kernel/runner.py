@@ -15,6 +15,7 @@ import eventlet  # noqa: E402
 
 eventlet.monkey_patch()
 
+import argparse  # noqa: E402
 import importlib  # noqa: E402
 import inspect  # noqa: E402
 import logging  # noqa: E402
@@ -43,33 +44,40 @@ def service_class(name):
 
 
 def main(argv=None):
-    argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 1 or argv[0] not in SERVICES:
-        print(f"usage: python -m services.kernel.runner {{{'|'.join(SERVICES)}}}", file=sys.stderr)
-        return 2
-    name = argv[0]
+    parser = argparse.ArgumentParser(prog="python -m services.kernel.runner", description=__doc__.splitlines()[0])
+    parser.add_argument("service", choices=SERVICES)
+    parser.add_argument("--migrate-only", action="store_true",
+                        help="wait for the database, apply the migrations and exit (a Kubernetes init container)")
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    name = args.service
     config = load_config()
     logs.configure(name, config["LOG_LEVEL"])
     # expected errors (a 404, a refused login) are answers, not incidents: no tracebacks
     logging.getLogger("nameko.containers").setLevel(logging.ERROR)
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    cls = service_class(name)
-    # every service, whoever wrote it, logs one line per request with its call id
-    cls.request_log = logs.RequestLog()
     migrations = migrations_dir(name)
-    problem = wait_for_dependencies(config, needs_database=migrations is not None)
+    problem = wait_for_dependencies(config, needs_broker=not args.migrate_only,
+                                    needs_database=migrations is not None)
     if problem:
         log.error("giving up after WAIT_FOR_DEPENDENCIES_SECONDS: %s", problem)
         return 1
     if migrations:
         migrate(config["DATABASE_URL"], migrations)
+    if args.migrate_only:
+        log.info("migrations of %s applied", name)
+        return 0
+    cls = service_class(name)
+    # every service, whoever wrote it, logs one line per request with its call id
+    cls.request_log = logs.RequestLog()
     run([cls], config)
     return 0
 
 
-def wait_for_dependencies(config, needs_database):
-    """None once the broker (and the database, if the service has one) answer."""
-    checks = [lambda: reachability.broker_problem(config["AMQP_URI"])]
+def wait_for_dependencies(config, needs_broker, needs_database):
+    """None once the broker and the database (for those who need them) answer."""
+    checks = []
+    if needs_broker:
+        checks.append(lambda: reachability.broker_problem(config["AMQP_URI"]))
     if needs_database and config["DATABASE_URL"]:
         checks.append(lambda: reachability.database_problem(config["DATABASE_URL"]))
     return reachability.wait_for(checks, float(config["WAIT_FOR_DEPENDENCIES_SECONDS"]))
