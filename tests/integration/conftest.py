@@ -1,12 +1,16 @@
 """The one fixture for a running stack: the real processes, RabbitMQ and sockets.
 
-Each test session gets its own RabbitMQ vhost and its own databases, so parallel runs
-(and a developer's ``make run``) never see each other's queues or rows.
+Each stack gets its own RabbitMQ vhost and its own databases, so parallel runs (and a
+developer's ``make run``) never see each other's queues or rows. ``stack`` is the
+session's platform with one process per service; ``running_stack(..., replicas=2)``
+starts another with two of each (tests/integration/test_replicas.py).
 """
+import json
 import os
 import socket
 import subprocess
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -14,15 +18,20 @@ import requests
 import socketio
 
 from services.kernel.config import DEFAULT_AMQP_URI
-from services.stack import Stack, broker_problem
+from services.stack import Stack, broker_problem, port_is_free
 
 AMQP_BASE = os.environ.get("TEST_AMQP_URI", DEFAULT_AMQP_URI).rstrip("/")
 
 
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def free_ports(count):
+    """The first of ``count`` consecutive free ports (the doors of a stack use port + i)."""
+    for _ in range(50):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            first = sock.getsockname()[1]
+        if all(port_is_free(first + offset) for offset in range(count)):
+            return first
+    raise RuntimeError(f"no {count} consecutive free ports")
 
 
 def rabbitmqctl(*args):
@@ -30,38 +39,61 @@ def rabbitmqctl(*args):
 
 
 @pytest.fixture(scope="session")
-def vhost():
-    """A RabbitMQ vhost of our own; the broker itself must already run (README)."""
+def vhosts():
+    """``vhosts()`` -> the AMQP URI of a new RabbitMQ vhost; all are removed at the end.
+
+    The broker itself must already run (README).
+    """
     problem = broker_problem(AMQP_BASE + "/")
     if problem:
         pytest.fail(f"{problem} The integration tests need it: start it with 'rabbitmq-server -detached'.")
-    name = f"test-{uuid.uuid4().hex[:10]}"
-    rabbitmqctl("add_vhost", name)
-    rabbitmqctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
-    yield f"{AMQP_BASE}/{name}"
-    rabbitmqctl("delete_vhost", name)
+    made = []
+
+    def new():
+        name = f"test-{uuid.uuid4().hex[:10]}"
+        rabbitmqctl("add_vhost", name)
+        rabbitmqctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
+        made.append(name)
+        return f"{AMQP_BASE}/{name}"
+
+    yield new
+    for name in made:
+        rabbitmqctl("delete_vhost", name)
 
 
 @pytest.fixture(scope="session")
-def stack(vhost, key_files, tmp_path_factory):
-    """The whole platform, started exactly as ``make run`` starts it."""
+def vhost(vhosts):
+    """A RabbitMQ vhost of our own for the session's stack."""
+    return vhosts()
+
+
+@contextmanager
+def running_stack(amqp_uri, key_files, var_dir, replicas=1):
+    """The whole platform, started exactly as ``make run`` starts it, stopped on exit."""
     private, public = key_files
     env = {k: v for k, v in os.environ.items() if not k.endswith("DATABASE_URL")}
     env.update({
-        "AMQP_URI": vhost,
+        "AMQP_URI": amqp_uri,
         "JWT_PRIVATE_KEY_FILE": str(private),
         "JWT_PUBLIC_KEY_FILE": str(public),
         "CORS_ALLOWED_ORIGINS": "https://app.example.com",
         "RPC_TIMEOUT_SECONDS": "3",
         "LOG_LEVEL": "INFO",
     })
-    running = Stack(env, tmp_path_factory.mktemp("stack"), port=free_port(), echo=False)
+    running = Stack(env, var_dir, port=free_ports(replicas), echo=False, replicas=replicas)
     running.start()
     try:
         running.wait_ready(timeout=90)
         yield running
     finally:
         running.stop()
+
+
+@pytest.fixture(scope="session")
+def stack(vhost, key_files, tmp_path_factory):
+    """The whole platform, one process per service, as ``make run`` starts it."""
+    with running_stack(vhost, key_files, tmp_path_factory.mktemp("stack")) as running:
+        yield running
 
 
 @pytest.fixture
@@ -148,5 +180,11 @@ def sockets(stack):
         client.close()
 
 
-def log_text(stack, service):
-    return Path(stack.log_dir / f"{service}.log").read_text()
+def log_text(stack, instance):
+    """What one process (``auth``, ``auth-2``, ...) of the stack has logged so far."""
+    return Path(stack.log_dir / f"{instance}.log").read_text()
+
+
+def log_records(stack, instance):
+    """Its log lines as JSON objects (every line a process writes is one)."""
+    return [json.loads(line) for line in log_text(stack, instance).splitlines() if line.strip()]

@@ -1,0 +1,94 @@
+"""Two processes of every service (``make run REPLICAS=2``): work spreads, rooms span doors."""
+import time
+
+import pytest
+from nameko.extensions import ENTRYPOINT_EXTENSIONS_ATTR
+
+from services.realtime.service import RealtimeService
+from tests.integration.conftest import Api, SocketClient, log_records, running_stack
+
+
+@pytest.fixture(scope="module")
+def replicated(vhosts, key_files, tmp_path_factory):
+    with running_stack(vhosts(), key_files, tmp_path_factory.mktemp("replicated"), replicas=2) as running:
+        yield running
+
+
+def handled(stack, instance, entrypoint):
+    return [r for r in log_records(stack, instance)
+            if r.get("message") == "handled" and r.get("entrypoint") == entrypoint]
+
+
+def test_two_doors_on_two_ports_both_ready(replicated):
+    assert replicated.instances("realtime") == ["realtime", "realtime-2"]
+    assert replicated.urls[1].endswith(str(replicated.port + 1))
+    for url in replicated.urls:
+        assert Api(url).call("GET", "/health/ready").status_code == 200
+
+
+def test_rpc_work_is_spread_over_the_copies_of_auth(replicated):
+    doors = [Api(url) for url in replicated.urls]
+    calls = 12
+    for number in range(calls):
+        doors[number % 2].register()
+
+    auths = replicated.instances("auth")
+    deadline = time.monotonic() + 10  # log lines reach the files through the launcher's pipes
+    while sum(len(handled(replicated, a, "register")) for a in auths) < calls and time.monotonic() < deadline:
+        time.sleep(0.1)
+    per_copy = {auth: handled(replicated, auth, "register") for auth in auths}
+    assert sum(map(len, per_copy.values())) == calls
+    assert all(per_copy.values()), {auth: len(lines) for auth, lines in per_copy.items()}
+
+    # each copy's work was asked for by a door: the chain of call ids leads back to one
+    door_calls = {r["call_id"] for door in replicated.instances("realtime") for r in handled(replicated, door, "register")}
+    for lines in per_copy.values():
+        for line in lines:
+            assert line["call_id_stack"][0] in door_calls
+            assert line["call_id_stack"][-1] == line["call_id"]
+
+
+def realtime_handles(source, event_type):
+    """Does the door subscribe to ``source``'s ``event_type`` (the courses contract)?"""
+    for name in dir(RealtimeService):
+        for extension in getattr(getattr(RealtimeService, name), ENTRYPOINT_EXTENSIONS_ATTR, ()):
+            if (getattr(extension, "source_service", None), getattr(extension, "event_type", None)) == \
+                    (source, event_type):
+                return True
+    return False
+
+
+@pytest.mark.skipif(not realtime_handles("courses", "course_updated"),
+                    reason="needs courses service (issue 3)")
+def test_each_door_delivers_a_room_broadcast_exactly_once(replicated):
+    """The door's course_updated handler runs on one replica; KombuManager carries the
+    emit to the room's clients on every replica, each of them getting it once."""
+    doors = [Api(url) for url in replicated.urls]
+    instructor = doors[0].new_user("instructor")
+    token = instructor["access_token"]
+    created = doors[0].call("POST", "/api/v1/courses", token=token, json={"title": "Replicas 101"})
+    assert created.status_code == 201, created.text
+    course_id = created.json()["data"]["id"]
+
+    clients = []
+    try:
+        for url, transport in zip(replicated.urls, ("websocket", "polling")):
+            client = SocketClient(url).connect(transports=[transport], auth={"token": token})
+            client.wait_for("connected")
+            client.sio.emit("join_course", {"course_id": course_id})
+            client.wait_for("joined_course")
+            clients.append(client)
+
+        patched = doors[1].call("PATCH", f"/api/v1/courses/{course_id}", token=token,
+                                json={"title": "Replicas 102"})
+        assert patched.status_code == 200, patched.text
+        for client in clients:
+            client.wait_for("course_updated")
+        time.sleep(1.5)  # a duplicate, from a second handler or a second fan-out, would be here by now
+        for client in clients:
+            updates = client.events("course_updated")
+            assert len(updates) == 1, updates
+            assert updates[0]["course_id"] == course_id
+    finally:
+        for client in clients:
+            client.close()
