@@ -19,6 +19,7 @@ import eventlet  # noqa: E402
 eventlet.monkey_patch()
 
 import argparse  # noqa: E402
+import logging  # noqa: E402
 import sys  # noqa: E402
 import urllib.request  # noqa: E402
 
@@ -61,6 +62,8 @@ def main(argv=None):
     parser.add_argument("service", choices=SERVICES)
     parser.add_argument("--live", action="store_true", help="the door: only check that it serves HTTP")
     args = parser.parse_args(argv)
+    # one line of output: the broker client's own warnings would only bury it
+    logging.disable(logging.WARNING)
     config = load_config()
     timeout = float(config["PROBE_TIMEOUT_SECONDS"])
     if args.service == DOOR:
