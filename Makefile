@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # processes of every service for `make run` (doors on 5000, 5001, ...)
 REPLICAS ?= 1
 
-.PHONY: run test test-unit test-integration install clean
+.PHONY: run test test-unit test-integration test-deployment deploy-tools install clean
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required (set PYTHON=...)"; exit 1; }
@@ -23,8 +23,8 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/python -m services.stack --replicas $(REPLICAS)
 
-## the whole suite: unit tests, then the real stack against RabbitMQ and PostgreSQL
-test: $(STAMP)
+## the whole suite: unit tests, deployment files, then the real stack against RabbitMQ and PostgreSQL
+test: $(STAMP) deploy-tools
 	$(BIN)/pytest
 
 test-unit: $(STAMP)
@@ -32,6 +32,16 @@ test-unit: $(STAMP)
 
 test-integration: $(STAMP)
 	$(BIN)/pytest tests/integration
+
+test-deployment: $(STAMP) deploy-tools
+	$(BIN)/pytest tests/deployment
+
+## docker-compose (Debian's package) checks docker-compose.yml in the tests; without root
+## or apt-get those tests are skipped and say why
+deploy-tools:
+	@command -v docker-compose >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	  && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null; } \
+	  || echo "docker-compose could not be installed (needs root and apt-get): its tests will be skipped"
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

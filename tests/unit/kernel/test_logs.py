@@ -1,0 +1,86 @@
+"""Logs: one JSON line per request with the call ids, and no secret in any line."""
+import io
+import json
+import logging
+
+import pytest
+from nameko.containers import ServiceContainer
+from nameko.extensions import Entrypoint
+from nameko.testing.services import entrypoint_hook
+
+from services.kernel import logs
+from services.kernel.errors import Unauthorized
+
+
+class Call(Entrypoint):
+    """An entrypoint needing no broker: the test calls it through ``entrypoint_hook``."""
+
+
+call = Call.decorator
+
+
+class LoginService:
+    name = "auth"
+    request_log = logs.RequestLog()
+
+    @call
+    def login(self, email, password):
+        if password != "right one":
+            raise Unauthorized("Invalid email or password")
+        return {"access_token": "eyJhbGciOiJFZERTQSJ9.secret.token"}
+
+
+@pytest.fixture
+def json_lines():
+    """Configure logging as the runner does, into a buffer; the lines, parsed."""
+    root = logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    buffer = io.StringIO()
+    logs.configure("auth", "INFO", stream=buffer)
+    yield lambda: [json.loads(line) for line in buffer.getvalue().splitlines()]
+    root.handlers[:] = saved_handlers
+    root.setLevel(saved_level)
+
+
+@pytest.fixture
+def container():
+    running = ServiceContainer(LoginService, {})
+    running.start()
+    yield running
+    running.stop()
+
+
+def test_one_line_per_request_with_call_ids_and_never_the_arguments(container, json_lines):
+    with entrypoint_hook(container, "login", context_data={"call_id_stack": ["realtime.login.1"]}) as login:
+        login("ann@example.com", "right one")
+    with entrypoint_hook(container, "login") as login:
+        with pytest.raises(Unauthorized):
+            login("ann@example.com", "hunter2 wrong")
+
+    handled = [line for line in json_lines() if line["message"] == "handled"]
+    assert len(handled) == 2
+    ok, refused = handled
+    assert ok["service"] == "auth" and ok["entrypoint"] == "login" and ok["outcome"] == "ok"
+    assert ok["call_id"].startswith("auth.login.")
+    assert ok["call_id_stack"] == ["realtime.login.1", ok["call_id"]]
+    assert ok["duration_ms"] >= 0 and ok["level"] == "INFO" and ok["time"]
+    assert refused["outcome"] == "error" and refused["error"] == "unauthorized"
+    everything = json.dumps(json_lines())
+    for secret in ("right one", "hunter2", "ann@example.com", "secret.token"):
+        assert secret not in everything
+
+
+@pytest.mark.parametrize("message, secret, kept", [
+    ('127.0.0.1 - - "GET /socket.io/?EIO=4&transport=polling&token=eyJ0.eyJz.c2ln HTTP/1.1" 200',
+     "eyJ0.eyJz.c2ln", "transport=polling&token=[redacted] HTTP/1.1"),
+    ('"GET /socket.io/?token=abc.def.ghi&EIO=4 HTTP/1.1" 200', "abc.def.ghi", "?token=[redacted]&EIO=4"),
+    ("refresh_token=r3fr3sh&x=1", "r3fr3sh", "refresh_token=[redacted]&x=1"),
+    ("Authorization: Bearer abc.def.ghi", "abc.def.ghi", "Bearer [redacted]"),
+])
+def test_tokens_are_redacted_from_any_record(json_lines, message, secret, kept):
+    logging.getLogger("nameko.web.server").info(message)  # eventlet's access log
+    logging.getLogger("anything").warning("seen %s", message)
+    lines = json_lines()
+    assert len(lines) == 2
+    for line in lines:
+        assert secret not in line["message"] and kept in line["message"]
