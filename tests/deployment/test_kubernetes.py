@@ -1,6 +1,8 @@
 """k8s/: valid against the Kubernetes schemas, complete, and saying what compose says."""
 import copy
 import re
+import shutil
+import subprocess
 
 import jsonschema
 import kubernetes_validate
@@ -95,6 +97,22 @@ def test_the_kustomizations_list_every_manifest_and_no_secret():
         assert kustomization["namespace"] == "course-platform"
     assert not any(doc["kind"] == "Secret" for path, doc in DOCUMENTS if path.name != "jwt-keys.secret.example.yaml")
     assert "PRIVATE KEY-----\n    (" in (K8S / "jwt-keys.secret.example.yaml").read_text()  # a placeholder
+
+
+def test_kustomize_renders_both_kustomizations_with_the_image_set():
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl (with its built-in kustomize) is not installed")
+    rendered = {}
+    for directory in (K8S, K8S / "infra"):
+        result = subprocess.run([kubectl, "kustomize", str(directory)], capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        rendered[directory] = [d for d in yaml.safe_load_all(result.stdout) if d]
+        assert all(d["metadata"].get("namespace", "course-platform") == "course-platform"
+                   for d in rendered[directory])
+    images = {c["image"] for d in rendered[K8S] if d["kind"] == "Deployment"
+              for c in d["spec"]["template"]["spec"]["containers"]}
+    assert images == {"registry.example.com/course-platform:0.1.0"}
 
 
 def deployments():

@@ -13,5 +13,5 @@ class MetricsGateway(Gateway):
     observe_rpc = staticmethod(metrics.observe_rpc)
 
     @api("GET", "/metrics")
-    def metrics(self, request):
+    def scrape(self, request):
         return Response(generate_latest(REGISTRY), mimetype=CONTENT_TYPE_LATEST)
