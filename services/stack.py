@@ -19,7 +19,7 @@ from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parent.parent
 # the door last: it is ready only when the services behind it answer
-SERVICES = ("auth", "realtime")
+SERVICES = ("auth", "courses", "realtime")
 DOMAIN_SERVICES = tuple(s for s in SERVICES if s != "realtime")
 
 

@@ -1,9 +1,18 @@
-"""Dependencies of the realtime service: the socket emitter and the token verifier."""
+"""Dependencies of the realtime service: sockets, tokens, and the door's own memory.
+
+Each memory (memberships, rate windows, handled event ids) is one object per door
+process, built in ``setup`` and shared by every worker of that process.
+"""
+from cachetools import TTLCache
+from limits import parse
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
 from nameko.extensions import DependencyProvider
 
 from services.kernel.config import read_secret
 from services.kernel.tokens import TokenVerifier
 from services.realtime.door import Door
+from services.realtime.rooms import Memberships
 
 
 class Sockets(DependencyProvider):
@@ -42,10 +51,6 @@ class SocketsApi:
     def disconnect(self, sid):
         self._door.sio.disconnect(sid)
 
-    @property
-    def connection_count(self):
-        return len(self._door.connections)
-
 
 class Tokens(DependencyProvider):
     def setup(self):
@@ -53,3 +58,54 @@ class Tokens(DependencyProvider):
 
     def get_dependency(self, worker_ctx):
         return self.verifier
+
+
+class MembershipCache(DependencyProvider):
+    def setup(self):
+        self.memberships = Memberships()
+
+    def get_dependency(self, worker_ctx):
+        return self.memberships
+
+
+class RateLimiter:
+    """Moving-window limits kept in this process (a user on two replicas counts twice)."""
+
+    def __init__(self):
+        self._strategy = MovingWindowRateLimiter(MemoryStorage())
+        self._rules = {}
+
+    def allow(self, rule, *identifiers):
+        """Count one hit of ``rule`` (e.g. ``"20/10 seconds"``) for these identifiers."""
+        if rule not in self._rules:
+            self._rules[rule] = parse(rule)
+        return self._strategy.hit(self._rules[rule], *identifiers)
+
+
+class RateLimits(DependencyProvider):
+    def setup(self):
+        self.limiter = RateLimiter()
+
+    def get_dependency(self, worker_ctx):
+        return self.limiter
+
+
+class DeliveryLedger:
+    """Event ids already handled here: a redelivered event reaches the rooms once."""
+
+    def __init__(self, maxsize=100_000, ttl=3600):
+        self._seen = TTLCache(maxsize=maxsize, ttl=ttl)
+
+    def first_time(self, event_id):
+        if event_id in self._seen:
+            return False
+        self._seen[event_id] = True
+        return True
+
+
+class HandledEvents(DependencyProvider):
+    def setup(self):
+        self.ledger = DeliveryLedger()
+
+    def get_dependency(self, worker_ctx):
+        return self.ledger

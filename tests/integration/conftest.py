@@ -150,3 +150,49 @@ def sockets(stack):
 
 def log_text(stack, service):
     return Path(stack.log_dir / f"{service}.log").read_text()
+
+
+class Campus:
+    """Builds the people and courses a scenario needs, through the public HTTP API."""
+
+    def __init__(self, api):
+        self.api = api
+
+    def course(self, instructor=None, published=True, videos=1, title="Distributed Systems"):
+        instructor = instructor or self.api.new_user("instructor")
+        token = instructor["access_token"]
+        created = self.api.call("POST", "/api/v1/courses", token=token, json={"title": title})
+        assert created.status_code == 201, created.text
+        course = created.json()["data"]
+        for n in range(videos):
+            video = self.api.call("POST", f"/api/v1/courses/{course['id']}/videos", token=token,
+                                  json={"title": f"Lecture {n + 1}", "duration_seconds": 600})
+            assert video.status_code == 201, video.text
+        if published:
+            patched = self.api.call("PATCH", f"/api/v1/courses/{course['id']}", token=token, json={"published": True})
+            assert patched.status_code == 200, patched.text
+        course = self.api.call("GET", f"/api/v1/courses/{course['id']}", token=token).json()["data"]
+        return course, instructor
+
+    def enrolled_student(self, course):
+        student = self.api.new_user("student")
+        enrolled = self.api.call("POST", f"/api/v1/courses/{course['id']}/enrollments", token=student["access_token"])
+        assert enrolled.status_code == 201, enrolled.text
+        return student
+
+
+@pytest.fixture
+def campus(api):
+    return Campus(api)
+
+
+@pytest.fixture
+def connect(sockets):
+    """``connect(session)`` -> a connected recording client for that logged-in user."""
+
+    def connect_as(session):
+        client = sockets().connect(auth={"token": session["access_token"]})
+        client.wait_for("connected")
+        return client
+
+    return connect_as

@@ -6,7 +6,7 @@ from services.realtime.entrypoints import api
 from services.realtime.gateway import Gateway
 
 # each must answer its ``health`` RPC for the door to be ready
-BACKING_SERVICES = ("auth",)
+BACKING_SERVICES = ("auth", "courses")
 
 
 class HealthGateway(Gateway):
