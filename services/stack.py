@@ -17,10 +17,9 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse
 
+from services import SERVICES
+
 ROOT = Path(__file__).resolve().parent.parent
-# the door last: it is ready only when the services behind it answer
-SERVICES = ("auth", "courses", "realtime")
-DOMAIN_SERVICES = tuple(s for s in SERVICES if s != "realtime")
 
 
 def ensure_dev_keys(directory):

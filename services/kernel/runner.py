@@ -25,10 +25,10 @@ patch_psycopg()
 
 from nameko.cli.run import run  # noqa: E402
 
+from services import SERVICES  # noqa: E402
 from services.kernel.config import load_config  # noqa: E402
 from services.kernel.database import migrate  # noqa: E402
 
-SERVICES = ("auth", "courses", "progress", "quizzes", "realtime")
 
 
 def service_class(name):
