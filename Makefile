@@ -17,6 +17,13 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 	@touch $@
 
+# the JavaScript socket.io-client the integration tests drive (tests/js)
+JS_STAMP := tests/js/node_modules/.package-lock.json
+
+$(JS_STAMP): tests/js/package.json tests/js/package-lock.json
+	@command -v npm >/dev/null || { echo "Node.js 20 and npm are needed for the JavaScript client tests"; exit 1; }
+	npm ci --prefix tests/js --no-audit --no-fund --loglevel=error
+
 install: $(STAMP)
 
 ## start every service and the door on :5000 (Ctrl-C stops all of it)
@@ -24,13 +31,13 @@ run: $(STAMP)
 	$(BIN)/python -m services.stack --replicas $(REPLICAS)
 
 ## the whole suite: unit tests, deployment files, then the real stack against RabbitMQ and PostgreSQL
-test: $(STAMP) deploy-tools
+test: $(STAMP) $(JS_STAMP) deploy-tools
 	$(BIN)/pytest
 
 test-unit: $(STAMP)
 	$(BIN)/pytest tests/unit
 
-test-integration: $(STAMP)
+test-integration: $(STAMP) $(JS_STAMP)
 	$(BIN)/pytest tests/integration
 
 test-deployment: $(STAMP) deploy-tools
@@ -44,4 +51,4 @@ deploy-tools:
 	  || echo "docker-compose could not be installed (needs root and apt-get): its tests will be skipped"
 
 clean:
-	rm -rf $(VENV) var .pytest_cache
+	rm -rf $(VENV) var .pytest_cache tests/js/node_modules

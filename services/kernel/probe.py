@@ -23,7 +23,7 @@ import logging  # noqa: E402
 import sys  # noqa: E402
 import urllib.request  # noqa: E402
 
-from services.kernel.catalogue import DOOR, SERVICES  # noqa: E402
+from services import DOMAIN_SERVICES, SERVICES  # noqa: E402
 from services.kernel.config import load_config  # noqa: E402
 
 
@@ -66,10 +66,10 @@ def main(argv=None):
     logging.disable(logging.WARNING)
     config = load_config()
     timeout = float(config["PROBE_TIMEOUT_SECONDS"])
-    if args.service == DOOR:
-        problem = http_health(config, "/health/live" if args.live else "/health/ready", timeout)
-    else:
+    if args.service in DOMAIN_SERVICES:
         problem = rpc_health(args.service, config, timeout)
+    else:  # the door: HTTP on this host
+        problem = http_health(config, "/health/live" if args.live else "/health/ready", timeout)
     print(f"{args.service}: {problem or 'ok'}", file=sys.stderr if problem else sys.stdout)
     return 1 if problem else 0
 

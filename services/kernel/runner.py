@@ -20,6 +20,7 @@ import importlib  # noqa: E402
 import inspect  # noqa: E402
 import logging  # noqa: E402
 import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 from psycogreen.eventlet import patch_psycopg  # noqa: E402
 
@@ -27,8 +28,8 @@ patch_psycopg()
 
 from nameko.cli.run import run  # noqa: E402
 
+from services import SERVICES  # noqa: E402
 from services.kernel import logs, reachability  # noqa: E402
-from services.kernel.catalogue import SERVICES, migrations_dir  # noqa: E402
 from services.kernel.config import load_config  # noqa: E402
 from services.kernel.database import migrate  # noqa: E402
 
@@ -55,7 +56,8 @@ def main(argv=None):
     # expected errors (a 404, a refused login) are answers, not incidents: no tracebacks
     logging.getLogger("nameko.containers").setLevel(logging.ERROR)
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    migrations = migrations_dir(name)
+    migrations = Path(__file__).resolve().parent.parent / name / "migrations"
+    migrations = migrations if migrations.is_dir() else None  # the door has no database
     problem = wait_for_dependencies(config, needs_broker=not args.migrate_only,
                                     needs_database=migrations is not None)
     if problem:

@@ -5,9 +5,9 @@ error), so a client learns about a typo at once instead of having it ignored. Ev
 failure names the field: ``{"code": "validation_failed", "message": "rating: ..."}``.
 """
 import json
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
 
 from services.kernel.errors import BadRequest, MissingParameters, ValidationFailed
 
@@ -33,6 +33,72 @@ class RefreshBody(Strict):
     refresh_token: str
 
 
+class Loose(BaseModel):
+    """Socket payloads: strict types, but unknown keys are ignored (clients add metadata)."""
+
+    model_config = ConfigDict(extra="ignore", strict=True, str_max_length=10_000)
+
+
+Identifier = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+
+# -- HTTP bodies ----------------------------------------------------------------
+
+class NewCourse(Strict):
+    title: str
+    description: str | None = None
+
+
+class CourseChanges(Strict):
+    title: str | None = None
+    description: str | None = None
+    published: bool | None = None
+
+
+class NewVideo(Strict):
+    title: str
+    duration_seconds: int
+    position: int | None = None
+
+
+class NewReview(Strict):
+    rating: int
+    comment: str = ""
+
+
+# -- socket payloads --------------------------------------------------------------
+
+class CourseRef(Loose):
+    course_id: Identifier
+
+
+class VideoRef(Loose):
+    video_id: Identifier
+
+
+class ChatMessage(Loose):
+    video_id: Identifier
+    message: str
+    timestamp: str | int | float | None = None
+
+
+def page_params(request, default_limit=20, max_limit=100):
+    """``?limit=&offset=`` as two checked integers."""
+    values = {}
+    for name, default, low, high in (("limit", default_limit, 1, max_limit), ("offset", 0, 0, 10**9)):
+        raw = request.args.get(name)
+        if raw is None or raw == "":
+            values[name] = default
+            continue
+        try:
+            values[name] = int(raw)
+        except ValueError:
+            raise ValidationFailed(f"{name}: must be a whole number", name) from None
+        if not low <= values[name] <= high:
+            raise ValidationFailed(f"{name}: must be from {low} to {high}", name)
+    return values["limit"], values["offset"]
+
+
 def parse_json_body(request, model):
     """The request's JSON body checked against ``model``; an empty body counts as ``{}``."""
     if request.content_length and request.content_length > MAX_BODY_BYTES:
@@ -47,6 +113,8 @@ def parse_json_body(request, model):
 
 def validate(data, model, what="payload"):
     """``data`` as an instance of ``model``, or a typed error naming the first bad field."""
+    if data is None:
+        raise MissingParameters(f"{what}: required")
     if not isinstance(data, dict):
         raise ValidationFailed(f"{what}: must be a JSON object")
     try:

@@ -9,9 +9,11 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from services.kernel import catalogue
 from services.kernel.config import SETTINGS
-from tests.deployment.conftest import K8S, PROBE, env_names, helper_env_names, k8s_documents, runner_service
+import services
+from tests.deployment.conftest import (
+    DEPLOYED, DOMAIN_SERVICES, DOOR, K8S, PROBE, env_names, helper_env_names, k8s_documents, runner_service,
+)
 
 pytestmark = pytest.mark.deployment
 
@@ -124,15 +126,15 @@ def container(service):
     return deployments()[service]["spec"]["template"]["spec"]["containers"][0]
 
 
-def test_each_service_of_the_catalogue_has_a_deployment():
-    assert sorted(deployments()) == sorted(catalogue.SERVICES)
-    # and the catalogue knows every service package there is
-    assert set(catalogue.present()) <= set(catalogue.SERVICES)
-    packages = {p.parent.name for p in catalogue.PACKAGES.glob("*/service.py")}
-    assert packages <= set(catalogue.SERVICES)
+def test_each_service_in_services_has_a_deployment():
+    assert set(services.SERVICES) <= set(deployments())
+    assert sorted(deployments()) == sorted(DEPLOYED)
+    # and services/__init__.py lists every service package there is
+    packages = {p.parent.name for p in (K8S.parent / "services").glob("*/service.py")}
+    assert packages == set(services.SERVICES)
 
 
-@pytest.mark.parametrize("service", catalogue.SERVICES)
+@pytest.mark.parametrize("service", DEPLOYED)
 def test_deployment_probes_resources_and_shutdown(service):
     deployment = deployments()[service]
     pod = deployment["spec"]["template"]["spec"]
@@ -142,7 +144,7 @@ def test_deployment_probes_resources_and_shutdown(service):
     assert main["resources"]["limits"]["memory"]
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["terminationGracePeriodSeconds"] >= 30
-    if service == catalogue.DOOR:
+    if service == DOOR:
         assert main["readinessProbe"]["httpGet"]["path"] == "/health/ready"
         assert main["livenessProbe"]["httpGet"]["path"] == "/health/live"
         drain = main["lifecycle"]["preStop"]["sleep"]["seconds"]
@@ -157,7 +159,7 @@ def test_deployment_probes_resources_and_shutdown(service):
         assert deployment["spec"]["replicas"] >= 2
 
 
-@pytest.mark.parametrize("service", catalogue.SERVICES)
+@pytest.mark.parametrize("service", DEPLOYED)
 def test_same_variables_as_compose_and_only_ones_the_code_reads(service, compose_config):
     main = container(service)
     helpers = helper_env_names(main)
@@ -169,7 +171,7 @@ def test_same_variables_as_compose_and_only_ones_the_code_reads(service, compose
         assert set(env_names(init)) - helper_env_names(init) <= set(SETTINGS)
 
 
-@pytest.mark.parametrize("service", catalogue.SERVICES)
+@pytest.mark.parametrize("service", DEPLOYED)
 def test_signing_key_only_in_auth_and_connections_from_operator_secrets(service):
     pod = deployments()[service]["spec"]["template"]["spec"]
     key_secrets = {v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v}
@@ -178,14 +180,14 @@ def test_signing_key_only_in_auth_and_connections_from_operator_secrets(service)
     assert ("JWT_PRIVATE_KEY_FILE" in env) == (service == "auth")
     assert env["AMQP_URI"]["value"] == "amqp://$(AMQP_USER):$(AMQP_PASSWORD)@platform-broker:5672/"
     assert env["AMQP_USER"]["valueFrom"]["secretKeyRef"]["name"] == "platform-broker-default-user"
-    if service != catalogue.DOOR:
+    if service != DOOR:
         assert env["DATABASE_URL"]["value"].endswith(f"@platform-db-rw:5432/{service}")
         assert env["DB_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == "platform-db-app"
 
 
 def test_config_map_has_every_key_the_deployments_read():
     config_map = next(d for _, d in DOCUMENTS if d["kind"] == "ConfigMap")
-    for service in catalogue.SERVICES:
+    for service in DEPLOYED:
         pod = deployments()[service]["spec"]["template"]["spec"]
         for c in pod["containers"] + pod.get("initContainers", []):
             for entry in c["env"]:
@@ -199,11 +201,11 @@ def test_config_map_has_every_key_the_deployments_read():
 def test_every_domain_service_gets_a_database():
     bootstrap = next(d for _, d in DOCUMENTS if d["kind"] == "Cluster")["spec"]["bootstrap"]["initdb"]
     databases = {d["spec"]["name"] for _, d in DOCUMENTS if d["kind"] == "Database"} | {bootstrap["database"]}
-    assert databases == set(catalogue.DOMAIN_SERVICES)
+    assert databases == set(DOMAIN_SERVICES)
 
 
 def test_the_door_is_exposed_with_tls_affinity_and_websocket_timeouts():
-    by_kind = {d["kind"]: d for _, d in DOCUMENTS if d["metadata"]["name"] == catalogue.DOOR}
+    by_kind = {d["kind"]: d for _, d in DOCUMENTS if d["metadata"]["name"] == DOOR}
     ingress, service = by_kind["Ingress"], by_kind["Service"]
     annotations = ingress["metadata"]["annotations"]
     assert annotations["nginx.ingress.kubernetes.io/affinity"] == "cookie"
@@ -212,15 +214,15 @@ def test_the_door_is_exposed_with_tls_affinity_and_websocket_timeouts():
     assert ingress["spec"]["tls"][0]["hosts"] == [ingress["spec"]["rules"][0]["host"]]
     paths = {p["path"] for p in ingress["spec"]["rules"][0]["http"]["paths"]}
     assert "/socket.io/" in paths and "/api/" in paths and not any(p.startswith("/metrics") for p in paths)
-    port_names = {p["name"] for p in container(catalogue.DOOR)["ports"]}
+    port_names = {p["name"] for p in container(DOOR)["ports"]}
     assert service["spec"]["ports"][0]["targetPort"] in port_names
-    assert service["spec"]["selector"] == deployments()[catalogue.DOOR]["spec"]["selector"]["matchLabels"]
+    assert service["spec"]["selector"] == deployments()[DOOR]["spec"]["selector"]["matchLabels"]
     assert by_kind["PodDisruptionBudget"]["spec"]["selector"]["matchLabels"] == service["spec"]["selector"]
     hpa = by_kind["HorizontalPodAutoscaler"]
     assert hpa["apiVersion"] == "autoscaling/v2" and hpa["spec"]["minReplicas"] >= 2
     assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "realtime"}
     # only the door is reachable: no other Service or Ingress
     exposed = {d["metadata"]["name"] for _, d in DOCUMENTS if d["kind"] in ("Service", "Ingress")}
-    assert exposed == {catalogue.DOOR}
-    listen = next(e["value"] for e in container(catalogue.DOOR)["env"] if e["name"] == "WEB_SERVER_ADDRESS")
-    assert int(re.sub(r".*:", "", listen)) == container(catalogue.DOOR)["ports"][0]["containerPort"]
+    assert exposed == {DOOR}
+    listen = next(e["value"] for e in container(DOOR)["env"] if e["name"] == "WEB_SERVER_ADDRESS")
+    assert int(re.sub(r".*:", "", listen)) == container(DOOR)["ports"][0]["containerPort"]

@@ -188,3 +188,123 @@ def log_text(stack, instance):
 def log_records(stack, instance):
     """Its log lines as JSON objects (every line a process writes is one)."""
     return [json.loads(line) for line in log_text(stack, instance).splitlines() if line.strip()]
+
+
+class Campus:
+    """Builds the people and courses a scenario needs, through the public HTTP API."""
+
+    def __init__(self, api):
+        self.api = api
+
+    def course(self, instructor=None, published=True, videos=1, title="Distributed Systems"):
+        instructor = instructor or self.api.new_user("instructor")
+        token = instructor["access_token"]
+        created = self.api.call("POST", "/api/v1/courses", token=token, json={"title": title})
+        assert created.status_code == 201, created.text
+        course = created.json()["data"]
+        for n in range(videos):
+            video = self.api.call("POST", f"/api/v1/courses/{course['id']}/videos", token=token,
+                                  json={"title": f"Lecture {n + 1}", "duration_seconds": 600})
+            assert video.status_code == 201, video.text
+        if published:
+            patched = self.api.call("PATCH", f"/api/v1/courses/{course['id']}", token=token, json={"published": True})
+            assert patched.status_code == 200, patched.text
+        course = self.api.call("GET", f"/api/v1/courses/{course['id']}", token=token).json()["data"]
+        return course, instructor
+
+    def enrolled_student(self, course):
+        student = self.api.new_user("student")
+        enrolled = self.api.call("POST", f"/api/v1/courses/{course['id']}/enrollments", token=student["access_token"])
+        assert enrolled.status_code == 201, enrolled.text
+        return student
+
+
+@pytest.fixture
+def campus(api):
+    return Campus(api)
+
+
+@pytest.fixture
+def connect(sockets):
+    """``connect(session)`` -> a connected recording client for that logged-in user."""
+
+    def connect_as(session):
+        client = sockets().connect(auth={"token": session["access_token"]})
+        client.wait_for("connected")
+        return client
+
+    return connect_as
+
+
+class NodeClient:
+    """The JavaScript ``socket.io-client`` (tests/js/client.mjs) in a Node process."""
+
+    SCRIPT = Path(__file__).resolve().parent.parent / "js" / "client.mjs"
+
+    def __init__(self, url, token):
+        import json
+        import queue
+        import threading
+
+        self._json = json
+        self.lines = queue.Queue()
+        self.received = []
+        self._next_id = 0
+        self.process = subprocess.Popen(["node", str(self.SCRIPT), url, token], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, text=True, bufsize=1)
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.process.stdout:
+            message = self._json.loads(line)
+            self.received.append(message)
+            self.lines.put(message)
+
+    def wait(self, predicate, timeout=10):
+        import time
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for message in list(self.received):
+                if predicate(message):
+                    return message
+            time.sleep(0.02)
+        raise AssertionError(f"Node client: nothing matched within {timeout}s; got {self.received}")
+
+    def wait_for(self, event, timeout=10):
+        return self.wait(lambda m: m.get("event") == event, timeout)["data"]
+
+    def call(self, event, data, timeout=10):
+        self._next_id += 1
+        call_id = self._next_id
+        self.process.stdin.write(self._json.dumps({"id": call_id, "emit": event, "data": data}) + "\n")
+        self.process.stdin.flush()
+        return self.wait(lambda m: m.get("ack") == call_id, timeout)["data"]
+
+    def events(self, name):
+        return [m["data"] for m in self.received if m.get("event") == name]
+
+    def close(self):
+        if self.process.poll() is None:
+            try:
+                self.process.stdin.write('{"close": true}\n')
+                self.process.stdin.flush()
+                self.process.wait(5)
+            except Exception:
+                self.process.kill()
+
+
+@pytest.fixture
+def node_client(stack):
+    """``node_client(session)`` -> a connected JavaScript socket.io-client for that user."""
+    made = []
+
+    def connect_as(session):
+        client = NodeClient(stack.url, session["access_token"])
+        made.append(client)
+        client.wait(lambda m: "connected" in m or "connect_error" in m)
+        return client
+
+    yield connect_as
+    for client in made:
+        client.close()

@@ -1,12 +1,11 @@
 """Liveness and readiness of the door and the services behind it."""
 import eventlet
 
+from services import DOMAIN_SERVICES
 from services.kernel.errors import Unavailable
 from services.realtime.entrypoints import api
 from services.realtime.gateway import Gateway
 
-# each must answer its ``health`` RPC for the door to be ready
-BACKING_SERVICES = ("auth",)
 
 
 class HealthGateway(Gateway):
@@ -23,7 +22,7 @@ class HealthGateway(Gateway):
             except Exception as exc:  # any failure means "not ready", with the reason
                 return service, str(exc) or type(exc).__name__
 
-        checks = dict(eventlet.GreenPool().imap(check, BACKING_SERVICES))
+        checks = dict(eventlet.GreenPool().imap(check, DOMAIN_SERVICES))
         failing = {service: state for service, state in checks.items() if state != "ok"}
         if failing:
             raise Unavailable("not ready: " + ", ".join(f"{s}: {state}" for s, state in failing.items()))

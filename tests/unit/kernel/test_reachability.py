@@ -1,7 +1,7 @@
 """Waiting for the broker and the database before a container migrates and starts."""
 import time
 
-from services.kernel import catalogue, reachability
+from services.kernel import reachability
 
 
 def test_an_unreachable_broker_and_database_are_reported_with_the_password_hidden():
@@ -39,10 +39,3 @@ def test_wait_for_gives_up_with_the_last_problem():
 
 def test_no_waiting_when_not_asked():
     assert reachability.wait_for([lambda: "down"], seconds=0) is None
-
-
-def test_the_catalogue_lists_the_services_this_checkout_holds():
-    present = catalogue.present()
-    assert "auth" in present and present[-1] == catalogue.DOOR
-    assert set(present) <= set(catalogue.SERVICES)
-    assert catalogue.migrations_dir("auth").is_dir() and catalogue.migrations_dir("realtime") is None

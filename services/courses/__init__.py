@@ -1,0 +1,1 @@
+"""Courses: courses and their videos, enrollments, reviews, and who may see what."""

@@ -1,0 +1,119 @@
+"""Course rules, free of Nameko and SQL: who may do what, and what valid input is."""
+import uuid
+from dataclasses import dataclass
+
+from services.kernel.errors import Forbidden, NotFound, ValidationFailed
+
+MAX_TITLE = 200
+MAX_DESCRIPTION = 5000
+MAX_COMMENT = 5000
+MAX_DURATION_SECONDS = 24 * 3600
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who asks: taken by the door from a verified access token, passed over RPC."""
+
+    user_id: str
+    email: str
+    role: str
+
+    @classmethod
+    def from_dict(cls, data):
+        if not data:
+            return None
+        return cls(user_id=data["user_id"], email=data["email"], role=data["role"])
+
+    @property
+    def is_instructor(self):
+        return self.role == "instructor"
+
+
+def parse_id(value, what="course"):
+    """A well-formed UUID string, else the thing simply does not exist."""
+    try:
+        return str(uuid.UUID(str(value)))
+    except (ValueError, TypeError, AttributeError):
+        raise NotFound(f"{what} not found") from None
+
+
+def text(value, field, max_length, required=True):
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str):
+        raise ValidationFailed(f"{field}: must be a string", field)
+    value = value.strip()
+    if required and not value:
+        raise ValidationFailed(f"{field}: must not be empty", field)
+    if len(value) > max_length:
+        raise ValidationFailed(f"{field}: at most {max_length} characters", field)
+    return value
+
+
+def title(value):
+    return text(value, "title", MAX_TITLE)
+
+
+def description(value):
+    return text(value, "description", MAX_DESCRIPTION, required=False)
+
+
+def comment(value):
+    return text(value, "comment", MAX_COMMENT, required=False)
+
+
+def published(value):
+    if not isinstance(value, bool):
+        raise ValidationFailed("published: must be true or false", "published")
+    return value
+
+
+def whole_number(value, field, low, high):
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValidationFailed(f"{field}: must be a whole number from {low} to {high}", field)
+    return value
+
+
+def rating(value):
+    return whole_number(value, "rating", 1, 5)
+
+
+def duration(value):
+    return whole_number(value, "duration_seconds", 1, MAX_DURATION_SECONDS)
+
+
+def position(value, video_count):
+    """Where a new video goes: 1-based; omitted means after the last one."""
+    if value is None:
+        return video_count + 1
+    return whole_number(value, "position", 1, video_count + 1)
+
+
+def require_instructor(actor):
+    if actor is None or not actor.is_instructor:
+        raise Forbidden("only instructors can create courses")
+
+
+def require_owner(course, actor):
+    if actor is None or course.instructor_id != actor.user_id:
+        raise Forbidden("only the course's instructor can do this")
+
+
+def can_see(course, actor):
+    return course.published or (actor is not None and course.instructor_id == actor.user_id)
+
+
+def require_student(actor, action):
+    if actor is None or actor.is_instructor:
+        raise Forbidden(f"only students can {action}")
+
+
+def average(rating_sum, count):
+    """The exact mean, rounded for display; None before the first review."""
+    return round(rating_sum / count, 2) if count else None
+
+
+def relation(course, user_id, enrolled):
+    if course.instructor_id == user_id:
+        return "instructor"
+    return "student" if enrolled else "none"

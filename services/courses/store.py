@@ -1,0 +1,68 @@
+"""Persistence of courses, videos, enrollments and reviews behind plain functions."""
+from sqlalchemy import func, or_, select, update
+
+from services.courses.models import Course, Enrollment, Review, Video
+
+
+def course(session, course_id):
+    return session.get(Course, course_id)
+
+
+def video(session, video_id):
+    return session.get(Video, video_id)
+
+
+def visible_courses(session, user_id, limit, offset):
+    condition = Course.published.is_(True)
+    if user_id:
+        condition = or_(condition, Course.instructor_id == user_id)
+    total = session.scalar(select(func.count()).select_from(Course).where(condition))
+    rows = session.scalars(
+        select(Course).where(condition).order_by(Course.created_at.desc(), Course.id).limit(limit).offset(offset)
+    ).all()
+    return rows, total
+
+
+def shift_videos_from(session, course_id, position):
+    """Make room at ``position``: that video and every later one move down by one."""
+    session.execute(
+        update(Video).where(Video.course_id == course_id, Video.position >= position)
+        .values(position=Video.position + 1)
+    )
+
+
+def video_count(session, course_id):
+    return session.scalar(select(func.count()).select_from(Video).where(Video.course_id == course_id))
+
+
+def is_enrolled(session, course_id, user_id):
+    return session.scalar(
+        select(func.count()).select_from(Enrollment)
+        .where(Enrollment.course_id == course_id, Enrollment.user_id == user_id)
+    ) > 0
+
+
+def enrollments(session, course_id, limit, offset):
+    condition = Enrollment.course_id == course_id
+    total = session.scalar(select(func.count()).select_from(Enrollment).where(condition))
+    rows = session.scalars(
+        select(Enrollment).where(condition).order_by(Enrollment.enrolled_at, Enrollment.id).limit(limit).offset(offset)
+    ).all()
+    return rows, total
+
+
+def add_rating(session, course_id, rating):
+    """Count a rating in the course's running totals, atomically (no read-modify-write)."""
+    session.execute(
+        update(Course).where(Course.id == course_id)
+        .values(rating_sum=Course.rating_sum + rating, review_count=Course.review_count + 1)
+    )
+
+
+def reviews(session, course_id, limit, offset):
+    condition = Review.course_id == course_id
+    total = session.scalar(select(func.count()).select_from(Review).where(condition))
+    rows = session.scalars(
+        select(Review).where(condition).order_by(Review.created_at.desc(), Review.id).limit(limit).offset(offset)
+    ).all()
+    return rows, total
