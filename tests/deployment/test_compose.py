@@ -60,6 +60,20 @@ def test_services_read_only_variables_of_the_config_loader(compose_config):
         assert not unknown, f"{name} is given variables no code reads: {unknown}"
 
 
+def test_each_service_gets_the_shared_settings_its_code_reads(compose_config):
+    """A setting given to one service (say ACCESS_TOKEN_TTL_SECONDS to auth) is given to
+    every other service whose code reads it too, or they would disagree about it."""
+    config = compose_config("--profile", "scale")
+    given = {name: set(config["services"][name]["environment"]) for name in app_services(config, "scale")}
+    passed_anywhere = set().union(*given.values())
+    for name, service in app_services(config, "scale").items():
+        package = ROOT / "services" / service
+        source = "".join(path.read_text() for path in package.rglob("*.py"))
+        read = {setting for setting in SETTINGS if f'"{setting}"' in source}
+        missing = (read & passed_anywhere) - given[name]
+        assert not missing, f"{name} reads {missing} but is not given them"
+
+
 def test_keys_signing_key_only_in_auth_public_key_elsewhere(compose_config):
     config = compose_config("--profile", "scale")
     for name, service in app_services(config, "scale").items():
