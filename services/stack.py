@@ -142,20 +142,26 @@ class Stack:
         raise TimeoutError(f"the platform was not ready within {timeout}s ({last}); logs in {self.log_dir}")
 
     def stop_service(self, instance, sig=signal.SIGTERM, timeout=15):
-        process = self.processes.get(instance)
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(sig)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        self.stop_instances([instance], sig, timeout)
+
+    def stop_instances(self, instances, sig=signal.SIGTERM, timeout=15):
+        """Signal all of ``instances`` at once, then wait for each (killed after ``timeout``)."""
+        running = [self.processes[i] for i in instances if i in self.processes and self.processes[i].poll() is None]
+        for process in running:
+            process.send_signal(sig)
+        deadline = time.monotonic() + timeout
+        for process in running:
+            try:
+                process.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
     def stop(self):
+        """The doors first (their clients are told), then every other process together."""
         doors = [i for i in self.processes if i.partition("-")[0] == DOOR]
-        for instance in doors + [i for i in self.processes if i not in doors]:
-            self.stop_service(instance)
+        self.stop_instances(doors)
+        self.stop_instances([i for i in self.processes if i not in doors])
 
 
 def port_is_free(port):
