@@ -213,7 +213,7 @@ def test_the_door_is_exposed_with_tls_affinity_and_websocket_timeouts():
     assert int(annotations["nginx.ingress.kubernetes.io/proxy-send-timeout"]) >= 3600
     assert ingress["spec"]["tls"][0]["hosts"] == [ingress["spec"]["rules"][0]["host"]]
     paths = {p["path"] for p in ingress["spec"]["rules"][0]["http"]["paths"]}
-    assert "/socket.io/" in paths and "/api/" in paths and not any(p.startswith("/metrics") for p in paths)
+    assert paths == {"/socket.io/", "/api/"}  # not /metrics, not /health/
     port_names = {p["name"] for p in container(DOOR)["ports"]}
     assert service["spec"]["ports"][0]["targetPort"] in port_names
     assert service["spec"]["selector"] == deployments()[DOOR]["spec"]["selector"]["matchLabels"]
