@@ -26,6 +26,9 @@ SETTINGS = {
     "PUBLIC_ORIGINS": None,
     "CORS_ALLOWED_ORIGINS": "",
     "RPC_TIMEOUT_SECONDS": "5",
+    # how often the door hands the progress it coalesced to the progress service; a SIGKILL
+    # loses at most this much of the latest positions (SIGTERM flushes them)
+    "PROGRESS_FLUSH_SECONDS": "0.25",
     "MAX_WORKERS": "10",
     "LOG_LEVEL": "INFO",
 }
