@@ -5,12 +5,14 @@ the dependencies they share. Door mechanics: ``door.py`` and ``entrypoints.py``.
 """
 from services.kernel.rpc import RpcClient
 from services.realtime.dependencies import HandledEvents, MembershipCache, RateLimits, Sockets, Tokens
+from services.realtime.dependencies import ProgressReports, ProgressThrottle
 from services.realtime.gateway.accounts import AccountsGateway
 from services.realtime.gateway.courses import CoursesGateway
 from services.realtime.gateway.health import HealthGateway
+from services.realtime.gateway.progress import ProgressGateway
 
 
-class RealtimeService(HealthGateway, AccountsGateway, CoursesGateway):
+class RealtimeService(HealthGateway, AccountsGateway, CoursesGateway, ProgressGateway):
     name = "realtime"
 
     sockets = Sockets()
@@ -18,6 +20,9 @@ class RealtimeService(HealthGateway, AccountsGateway, CoursesGateway):
     memberships = MembershipCache()
     limits = RateLimits()
     handled = HandledEvents()
+    progress_throttle = ProgressThrottle()
+    progress_reports = ProgressReports()
 
     auth = RpcClient("auth")
     courses = RpcClient("courses")
+    progress = RpcClient("progress")
