@@ -15,7 +15,7 @@ from nameko.events import EventDispatcher
 from nameko.extensions import DependencyProvider
 
 from services.kernel import events
-from services.kernel.config import read_secret
+from services.kernel.config import SETTINGS, read_secret
 from services.kernel.tokens import TokenVerifier
 from services.realtime.door import Door
 from services.realtime.reports import ReportBuffer, hand_over
@@ -159,7 +159,8 @@ class ProgressReports(EventDispatcher):
 
     def setup(self):
         super().setup()
-        self.interval = float(self.container.config.get("PROGRESS_FLUSH_SECONDS") or 0.25)
+        config = self.container.config
+        self.interval = float(config.get("PROGRESS_FLUSH_SECONDS", SETTINGS["PROGRESS_FLUSH_SECONDS"]))
         self.buffer = ReportBuffer()
         self._stopping = eventlet.Event()
         self._flusher = None
