@@ -38,38 +38,25 @@ def rabbitmqctl(*args):
     subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
 
 
-@pytest.fixture(scope="session")
-def vhosts():
-    """``vhosts()`` -> the AMQP URI of a new RabbitMQ vhost; all are removed at the end.
-
-    The broker itself must already run (README).
-    """
+@contextmanager
+def own_vhost():
+    """A RabbitMQ vhost of our own (removed afterwards); the broker itself must already run (README)."""
     problem = broker_problem(AMQP_BASE + "/")
     if problem:
         pytest.fail(f"{problem} The integration tests need it: start it with 'rabbitmq-server -detached'.")
-    made = []
-
-    def new():
-        name = f"test-{uuid.uuid4().hex[:10]}"
-        rabbitmqctl("add_vhost", name)
-        rabbitmqctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
-        made.append(name)
-        return f"{AMQP_BASE}/{name}"
-
-    yield new
-    for name in made:
+    name = f"test-{uuid.uuid4().hex[:10]}"
+    rabbitmqctl("add_vhost", name)
+    rabbitmqctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
+    try:
+        yield f"{AMQP_BASE}/{name}"
+    finally:
         rabbitmqctl("delete_vhost", name)
 
 
-@pytest.fixture(scope="session")
-def vhost(vhosts):
-    """A RabbitMQ vhost of our own for the session's stack."""
-    return vhosts()
-
-
 @contextmanager
-def running_stack(amqp_uri, key_files, var_dir, replicas=1):
-    """The whole platform, started exactly as ``make run`` starts it, stopped on exit."""
+def running_stack(amqp_uri, key_files, var_dir, replicas=1, **settings):
+    """The whole platform, started exactly as ``make run`` starts it, with ``replicas`` processes
+    of every service; ``settings`` override the env."""
     private, public = key_files
     env = {k: v for k, v in os.environ.items() if not k.endswith("DATABASE_URL")}
     env.update({
@@ -79,7 +66,7 @@ def running_stack(amqp_uri, key_files, var_dir, replicas=1):
         "CORS_ALLOWED_ORIGINS": "https://app.example.com",
         "RPC_TIMEOUT_SECONDS": "3",
         "LOG_LEVEL": "INFO",
-    })
+    }, **settings)
     running = Stack(env, var_dir, port=free_ports(replicas), echo=False, replicas=replicas)
     running.start()
     try:
@@ -90,8 +77,14 @@ def running_stack(amqp_uri, key_files, var_dir, replicas=1):
 
 
 @pytest.fixture(scope="session")
+def vhost():
+    with own_vhost() as amqp_uri:
+        yield amqp_uri
+
+
+@pytest.fixture(scope="session")
 def stack(vhost, key_files, tmp_path_factory):
-    """The whole platform, one process per service, as ``make run`` starts it."""
+    """The platform every integration test shares."""
     with running_stack(vhost, key_files, tmp_path_factory.mktemp("stack")) as running:
         yield running
 

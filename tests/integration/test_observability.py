@@ -6,7 +6,7 @@ import sys
 import time
 
 from services.stack import ROOT
-from tests.integration.conftest import log_records, log_text
+from tests.integration.conftest import log_records, log_text, own_vhost
 
 
 def wait_for_line(stack, instance, predicate, timeout=10):
@@ -96,14 +96,15 @@ def probe(*args, **env):
                           env={**os.environ, **env}, capture_output=True, text=True, timeout=60)
 
 
-def test_the_probe_checks_a_running_service_and_fails_for_a_missing_one(stack, vhosts):
+def test_the_probe_checks_a_running_service_and_fails_for_a_missing_one(stack):
     healthy = probe("auth", AMQP_URI=stack.env["AMQP_URI"])
     assert healthy.returncode == 0, healthy.stderr
     assert healthy.stdout.strip() == "auth: ok"
 
     # a vhost where nothing runs: no answer, a non-zero exit within the limit
     started = time.monotonic()
-    missing = probe("auth", AMQP_URI=vhosts(), PROBE_TIMEOUT_SECONDS="2")
+    with own_vhost() as empty:
+        missing = probe("auth", AMQP_URI=empty, PROBE_TIMEOUT_SECONDS="2")
     assert missing.returncode == 1 and missing.stderr.startswith("auth:")
     assert time.monotonic() - started < 30
     unreachable = probe("auth", AMQP_URI="amqp://guest:guest@127.0.0.1:9/", PROBE_TIMEOUT_SECONDS="2")

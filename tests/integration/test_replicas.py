@@ -5,12 +5,13 @@ import pytest
 from nameko.extensions import ENTRYPOINT_EXTENSIONS_ATTR
 
 from services.realtime.service import RealtimeService
-from tests.integration.conftest import Api, SocketClient, log_records, running_stack
+from tests.integration.conftest import Api, SocketClient, log_records, own_vhost, running_stack
 
 
 @pytest.fixture(scope="module")
-def replicated(vhosts, key_files, tmp_path_factory):
-    with running_stack(vhosts(), key_files, tmp_path_factory.mktemp("replicated"), replicas=2) as running:
+def replicated(key_files, tmp_path_factory):
+    with own_vhost() as amqp_uri, \
+            running_stack(amqp_uri, key_files, tmp_path_factory.mktemp("replicated"), replicas=2) as running:
         yield running
 
 
