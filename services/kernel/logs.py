@@ -11,6 +11,7 @@ service's line follows one request across processes.
 Arguments are never logged: ``login`` and ``register`` receive passwords, ``refresh``
 a refresh token. Only names, ids and durations leave a worker.
 """
+import io
 import logging
 import re
 import sys
@@ -55,8 +56,40 @@ class ServiceTag(logging.Filter):
         return True
 
 
-def configure(service, level="INFO", stream=None):
-    """Send every log record of this process to ``stream`` (stdout) as one JSON line."""
+class StderrAsLog(io.TextIOBase):
+    """Stands in for ``sys.stderr``: what is written there becomes a log record.
+
+    Some libraries write to stderr directly (eventlet's websocket reports a failed socket
+    shutdown on the WSGI error stream, without even a newline); written as is, that text
+    would break the JSON lines. Each write becomes one record instead.
+    """
+
+    def __init__(self, logger):
+        super().__init__()
+        self.logger = logger
+        self._writing = False
+
+    def writable(self):
+        return True
+
+    def write(self, text):
+        if not self._writing:  # a failing handler reporting on stderr must not loop
+            self._writing = True
+            try:
+                message = text.rstrip("\n")
+                if message.strip():
+                    self.logger.warning(message)
+            finally:
+                self._writing = False
+        return len(text)
+
+
+def configure(service, level="INFO", stream=None, capture_stderr=False):
+    """Send every log record of this process to ``stream`` (stdout) as one JSON line.
+
+    ``capture_stderr``: also turn what is written to ``sys.stderr`` into records (the
+    runner does, so that everything a service prints is a JSON line).
+    """
     handler = logging.StreamHandler(stream or sys.stdout)
     handler.setFormatter(JsonFormatter(
         "{asctime}{levelname}{name}{service}{message}", style="{",
@@ -67,6 +100,8 @@ def configure(service, level="INFO", stream=None):
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    if capture_stderr:
+        sys.stderr = StderrAsLog(logging.getLogger("stderr"))
 
 
 request_log = logging.getLogger("services.requests")

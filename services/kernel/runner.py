@@ -52,7 +52,7 @@ def main(argv=None):
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     name = args.service
     config = load_config()
-    logs.configure(name, config["LOG_LEVEL"])
+    logs.configure(name, config["LOG_LEVEL"], capture_stderr=True)
     # expected errors (a 404, a refused login) are answers, not incidents: no tracebacks
     logging.getLogger("nameko.containers").setLevel(logging.ERROR)
     logging.getLogger("alembic").setLevel(logging.WARNING)

@@ -2,6 +2,8 @@
 import io
 import json
 import logging
+import sys
+import traceback
 
 import pytest
 from nameko.containers import ServiceContainer
@@ -84,3 +86,18 @@ def test_tokens_are_redacted_from_any_record(json_lines, message, secret, kept):
     assert len(lines) == 2
     for line in lines:
         assert secret not in line["message"] and kept in line["message"]
+
+
+def test_what_libraries_write_to_stderr_becomes_json_lines_too(json_lines, monkeypatch):
+    # (pytest puts its own capture back on sys.stderr for the test itself: set ours here)
+    monkeypatch.setattr(sys, "stderr", logs.StderrAsLog(logging.getLogger("stderr")))
+    # eventlet's websocket reports this on the WSGI error stream, with no newline
+    sys.stderr.write("server=127.0.0.1:5000//socket.io/?token=abc.def.ghi socket shutdown error: [Errno 9]")
+    try:
+        raise RuntimeError("boom")
+    except RuntimeError:
+        traceback.print_exc()  # written in pieces: each piece a record, none a broken line
+    lines = json_lines()
+    assert lines[0]["message"] == "server=127.0.0.1:5000//socket.io/?token=[redacted] socket shutdown error: [Errno 9]"
+    assert lines[0]["logger"] == "stderr" and lines[0]["level"] == "WARNING"
+    assert any("RuntimeError: boom" in line["message"] for line in lines[1:])
