@@ -66,6 +66,23 @@ class NewReview(Strict):
     comment: str = ""
 
 
+class QuizQuestion(Strict):
+    prompt: str
+    choices: list[str]
+    correct_choice: int
+
+
+class NewQuiz(Strict):
+    title: str
+    passing_score: float  # strict still takes an int (70), never a bool or "70"
+    max_attempts: int | None = None
+    questions: list[QuizQuestion]
+
+
+class QuizAnswers(Strict):
+    answers: list[int]
+
+
 # -- socket payloads --------------------------------------------------------------
 
 class CourseRef(Loose):

@@ -8,9 +8,10 @@ from services.realtime.dependencies import HandledEvents, MembershipCache, RateL
 from services.realtime.gateway.accounts import AccountsGateway
 from services.realtime.gateway.courses import CoursesGateway
 from services.realtime.gateway.health import HealthGateway
+from services.realtime.gateway.quizzes import QuizzesGateway
 
 
-class RealtimeService(HealthGateway, AccountsGateway, CoursesGateway):
+class RealtimeService(HealthGateway, AccountsGateway, CoursesGateway, QuizzesGateway):
     name = "realtime"
 
     sockets = Sockets()
@@ -21,3 +22,4 @@ class RealtimeService(HealthGateway, AccountsGateway, CoursesGateway):
 
     auth = RpcClient("auth")
     courses = RpcClient("courses")
+    quizzes = RpcClient("quizzes")
