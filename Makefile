@@ -15,6 +15,13 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 	@touch $@
 
+# the JavaScript socket.io-client the integration tests drive (tests/js)
+JS_STAMP := tests/js/node_modules/.package-lock.json
+
+$(JS_STAMP): tests/js/package.json tests/js/package-lock.json
+	@command -v npm >/dev/null || { echo "Node.js 20 and npm are needed for the JavaScript client tests"; exit 1; }
+	npm ci --prefix tests/js --no-audit --no-fund --loglevel=error
+
 install: $(STAMP)
 
 ## start every service and the door on :5000 (Ctrl-C stops all of it)
@@ -22,14 +29,14 @@ run: $(STAMP)
 	$(BIN)/python -m services.stack
 
 ## the whole suite: unit tests, then the real stack against RabbitMQ and PostgreSQL
-test: $(STAMP)
+test: $(STAMP) $(JS_STAMP)
 	$(BIN)/pytest
 
 test-unit: $(STAMP)
 	$(BIN)/pytest tests/unit
 
-test-integration: $(STAMP)
+test-integration: $(STAMP) $(JS_STAMP)
 	$(BIN)/pytest tests/integration
 
 clean:
-	rm -rf $(VENV) var .pytest_cache
+	rm -rf $(VENV) var .pytest_cache tests/js/node_modules

@@ -66,11 +66,6 @@ def require_student(actor, action):
         raise Forbidden(f"only students can {action}")
 
 
-def require_published(course):
-    if not course.published:
-        raise Forbidden("this course is not published yet")
-
-
 def average(rating_sum, count):
     """The exact mean, rounded for display; None before the first review."""
     return round(rating_sum / count, 2) if count else None

@@ -26,6 +26,11 @@ SETTINGS = {
     "PUBLIC_ORIGINS": None,
     "CORS_ALLOWED_ORIGINS": "",
     "RPC_TIMEOUT_SECONDS": "5",
+    # abuse limits of the door, per process ("N/period" in the ``limits`` library's notation)
+    "SOCKET_EVENT_RATE": "30/second",
+    "MAX_CONNECTIONS_PER_USER": "20",
+    "FAILED_LOGINS_PER_EMAIL": "5/minute",
+    "FAILED_LOGINS_PER_ADDRESS": "30/minute",
     "MAX_WORKERS": "10",
     "LOG_LEVEL": "INFO",
 }

@@ -4,14 +4,12 @@ Each memory (memberships, rate windows, handled event ids) is one object per doo
 process, built in ``setup`` and shared by every worker of that process.
 """
 from cachetools import TTLCache
-from limits import parse
-from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
 from nameko.extensions import DependencyProvider
 
 from services.kernel.config import read_secret
 from services.kernel.tokens import TokenVerifier
 from services.realtime.door import Door
+from services.realtime.ratelimit import RateLimiter
 from services.realtime.rooms import Memberships
 
 
@@ -51,6 +49,9 @@ class SocketsApi:
     def disconnect(self, sid):
         self._door.sio.disconnect(sid)
 
+    def end_session(self, session_id, message="Session ended"):
+        return self._door.end_session(session_id, message)
+
 
 class Tokens(DependencyProvider):
     def setup(self):
@@ -66,20 +67,6 @@ class MembershipCache(DependencyProvider):
 
     def get_dependency(self, worker_ctx):
         return self.memberships
-
-
-class RateLimiter:
-    """Moving-window limits kept in this process (a user on two replicas counts twice)."""
-
-    def __init__(self):
-        self._strategy = MovingWindowRateLimiter(MemoryStorage())
-        self._rules = {}
-
-    def allow(self, rule, *identifiers):
-        """Count one hit of ``rule`` (e.g. ``"20/10 seconds"``) for these identifiers."""
-        if rule not in self._rules:
-            self._rules[rule] = parse(rule)
-        return self._strategy.hit(self._rules[rule], *identifiers)
 
 
 class RateLimits(DependencyProvider):
@@ -109,3 +96,15 @@ class HandledEvents(DependencyProvider):
 
     def get_dependency(self, worker_ctx):
         return self.ledger
+
+
+class RevokedSessions(DependencyProvider):
+    """Sessions logged out (or revoked for refresh-token reuse) while their access tokens
+    may still be unexpired: this door refuses those tokens until they would have expired."""
+
+    def setup(self):
+        ttl = int(self.container.config["ACCESS_TOKEN_TTL_SECONDS"]) + 60
+        self.revoked = TTLCache(maxsize=100_000, ttl=ttl)
+
+    def get_dependency(self, worker_ctx):
+        return self.revoked

@@ -22,9 +22,10 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
 from services.kernel.config import split_list
-from services.kernel.errors import PlatformError
+from services.kernel.errors import PlatformError, RateLimited
 from services.kernel.tokens import Identity
 from services.realtime.handshake import token_from_handshake
+from services.realtime.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,10 @@ class Door(WebServer):
         own = config.get("PUBLIC_ORIGINS") or f"http://localhost:{port},http://127.0.0.1:{port}"
         self.allowed_origins = split_list(own) + split_list(config.get("CORS_ALLOWED_ORIGINS"))
         self.connections = {}
+        self.sids_by_user = {}
+        self.event_rate = config["SOCKET_EVENT_RATE"]
+        self.max_connections_per_user = int(config["MAX_CONNECTIONS_PER_USER"])
+        self.event_limiter = RateLimiter()
         self.sio = socketio.Server(
             async_mode="eventlet",
             client_manager=socketio.KombuManager(config["AMQP_URI"], channel=ROOMS_CHANNEL),
@@ -130,6 +135,11 @@ class Door(WebServer):
             return
         if connection.expiry:
             connection.expiry.cancel()
+        user_sids = self.sids_by_user.get(connection.identity.user_id)
+        if user_sids is not None:
+            user_sids.discard(sid)
+            if not user_sids:
+                del self.sids_by_user[connection.identity.user_id]
         handler = self.socket_handler("disconnect")
         if handler is not None:
             rooms = tuple(r for r in self.sio.rooms(sid) if r != sid)
@@ -139,6 +149,8 @@ class Door(WebServer):
         connection = self.connections.get(sid)
         if connection is None:
             return None
+        if not self.event_limiter.allow(self.event_rate, sid):
+            return self.send_error(sid, event, "rate_limited", f"Too many events: at most {self.event_rate}")
         handler = self.socket_handler(event)
         client = Client(sid=sid, identity=connection.identity)
         if handler is None or event in ("connect", "disconnect"):
@@ -149,8 +161,20 @@ class Door(WebServer):
 
     def accept(self, sid, identity):
         """Remember who ``sid`` is and end the connection when its token expires."""
+        user_sids = self.sids_by_user.setdefault(identity.user_id, set())
+        if len(user_sids) >= self.max_connections_per_user:
+            raise RateLimited(f"Too many connections: at most {self.max_connections_per_user} per user")
+        user_sids.add(sid)
         delay = max(0.0, identity.expires_at - time.time())
         self.connections[sid] = Connection(identity, eventlet.spawn_after(delay, self._expire, sid))
+
+    def end_session(self, session_id, message):
+        """Tell and disconnect this replica's clients that connected with that session."""
+        ending = [sid for sid, c in self.connections.items() if c.identity.session_id == session_id]
+        for sid in ending:
+            self.send(sid, "error", {"message": message, "code": "forbidden"})
+            self.sio.disconnect(sid)
+        return len(ending)
 
     def _expire(self, sid):
         if sid in self.connections:

@@ -3,8 +3,12 @@
 Its entrypoints live by domain in ``gateway/``; this class composes them and declares
 the dependencies they share. Door mechanics: ``door.py`` and ``entrypoints.py``.
 """
+from nameko.dependency_providers import Config
+
 from services.kernel.rpc import RpcClient
-from services.realtime.dependencies import HandledEvents, MembershipCache, RateLimits, Sockets, Tokens
+from services.realtime.dependencies import (
+    HandledEvents, MembershipCache, RateLimits, RevokedSessions, Sockets, Tokens,
+)
 from services.realtime.gateway.accounts import AccountsGateway
 from services.realtime.gateway.courses import CoursesGateway
 from services.realtime.gateway.health import HealthGateway
@@ -19,6 +23,8 @@ class RealtimeService(HealthGateway, AccountsGateway, CoursesGateway, QuizzesGat
     memberships = MembershipCache()
     limits = RateLimits()
     handled = HandledEvents()
+    revoked_sessions = RevokedSessions()
+    config = Config()
 
     auth = RpcClient("auth")
     courses = RpcClient("courses")

@@ -196,3 +196,77 @@ def connect(sockets):
         return client
 
     return connect_as
+
+
+class NodeClient:
+    """The JavaScript ``socket.io-client`` (tests/js/client.mjs) in a Node process."""
+
+    SCRIPT = Path(__file__).resolve().parent.parent / "js" / "client.mjs"
+
+    def __init__(self, url, token):
+        import json
+        import queue
+        import threading
+
+        self._json = json
+        self.lines = queue.Queue()
+        self.received = []
+        self._next_id = 0
+        self.process = subprocess.Popen(["node", str(self.SCRIPT), url, token], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, text=True, bufsize=1)
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.process.stdout:
+            message = self._json.loads(line)
+            self.received.append(message)
+            self.lines.put(message)
+
+    def wait(self, predicate, timeout=10):
+        import time
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for message in list(self.received):
+                if predicate(message):
+                    return message
+            time.sleep(0.02)
+        raise AssertionError(f"Node client: nothing matched within {timeout}s; got {self.received}")
+
+    def wait_for(self, event, timeout=10):
+        return self.wait(lambda m: m.get("event") == event, timeout)["data"]
+
+    def call(self, event, data, timeout=10):
+        self._next_id += 1
+        call_id = self._next_id
+        self.process.stdin.write(self._json.dumps({"id": call_id, "emit": event, "data": data}) + "\n")
+        self.process.stdin.flush()
+        return self.wait(lambda m: m.get("ack") == call_id, timeout)["data"]
+
+    def events(self, name):
+        return [m["data"] for m in self.received if m.get("event") == name]
+
+    def close(self):
+        if self.process.poll() is None:
+            try:
+                self.process.stdin.write('{"close": true}\n')
+                self.process.stdin.flush()
+                self.process.wait(5)
+            except Exception:
+                self.process.kill()
+
+
+@pytest.fixture
+def node_client(stack):
+    """``node_client(session)`` -> a connected JavaScript socket.io-client for that user."""
+    made = []
+
+    def connect_as(session):
+        client = NodeClient(stack.url, session["access_token"])
+        made.append(client)
+        client.wait(lambda m: "connected" in m or "connect_error" in m)
+        return client
+
+    yield connect_as
+    for client in made:
+        client.close()
