@@ -27,10 +27,14 @@ SETTINGS = {
     "CORS_ALLOWED_ORIGINS": "",
     "RPC_TIMEOUT_SECONDS": "5",
     # abuse limits of the door, per process ("N/period" in the ``limits`` library's notation)
-    "SOCKET_EVENT_RATE": "30/second",
+    # sustained 30 a second, with room for a burst (a seek fires many progress reports)
+    "SOCKET_EVENT_RATE": "300/10 seconds",
     "MAX_CONNECTIONS_PER_USER": "20",
     "FAILED_LOGINS_PER_EMAIL": "5/minute",
     "FAILED_LOGINS_PER_ADDRESS": "30/minute",
+    # how often the door hands the progress it coalesced to the progress service; a SIGKILL
+    # loses at most this much of the latest positions (SIGTERM flushes them)
+    "PROGRESS_FLUSH_SECONDS": "0.25",
     "MAX_WORKERS": "10",
     "LOG_LEVEL": "INFO",
 }

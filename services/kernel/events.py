@@ -28,6 +28,13 @@ REVIEW_CREATED = EventName("courses", "review_created")
 """{event_id, review_id, course_id, user_id, user_email, rating, comment, created_at,
 average_rating, review_count}"""
 
+# realtime (the door)
+PROGRESS_REPORTED = EventName("realtime", "progress_reported")
+"""{event_id, reports: [{user_id, video_id, course_id, progress, furthest_position, last_position,
+reported_at}]}: what one door accepted in one flush interval, coalesced to one report per
+(student, video): ``progress`` and ``furthest_position`` are the maxima seen, ``last_position``
+the latest position and ``reported_at`` (epoch seconds, the door's clock) when it was seen."""
+
 # progress
 PROGRESS_RECORDED = EventName("progress", "progress_recorded")
 """{event_id, user_id, video_id, course_id, watched_seconds, last_position, percent_complete,

@@ -1,16 +1,26 @@
 """Dependencies of the realtime service: sockets, tokens, and the door's own memory.
 
-Each memory (memberships, rate windows, handled event ids) is one object per door
-process, built in ``setup`` and shared by every worker of that process.
+Each memory (memberships, rate windows, handled event ids, progress windows and the
+progress not yet flushed) is one object per door process, built in ``setup`` and shared
+by every worker of that process.
 """
+import logging
+
+import eventlet
 from cachetools import TTLCache
+from nameko.events import EventDispatcher
 from nameko.extensions import DependencyProvider
 
-from services.kernel.config import read_secret
+from services.kernel import events
+from services.kernel.config import SETTINGS, read_secret
 from services.kernel.tokens import TokenVerifier
 from services.realtime.door import Door
 from services.realtime.ratelimit import RateLimiter
+from services.realtime.reports import ReportBuffer, hand_over
 from services.realtime.rooms import Memberships
+from services.realtime.throttle import Throttle
+
+log = logging.getLogger(__name__)
 
 
 class Sockets(DependencyProvider):
@@ -108,3 +118,72 @@ class RevokedSessions(DependencyProvider):
 
     def get_dependency(self, worker_ctx):
         return self.revoked
+
+
+class ProgressThrottle(DependencyProvider):
+    """The live ``student_progress`` windows: at most four events a second per (student, video)."""
+
+    INTERVAL_SECONDS = 0.25
+
+    def setup(self):
+        self.throttle = Throttle(self.INTERVAL_SECONDS, eventlet.spawn_after)
+
+    def stop(self):
+        # live-only values: the stored path (ProgressReports) carries the final one
+        self.throttle.cancel()
+
+    def get_dependency(self, worker_ctx):
+        return self.throttle
+
+
+class ProgressReports(EventDispatcher):
+    """Progress reports held per (student, video) and handed to the progress service in batches.
+
+    Every ``PROGRESS_FLUSH_SECONDS`` the buffer is drained into ONE ``progress_reported``
+    event (persistent message, publisher confirms, mandatory routing to the progress
+    service's durable queue): the progress service then writes one transaction per
+    flush, however often clients report. A batch the broker did not take (broker down,
+    queue not declared yet) goes back into the buffer for the next tick.
+
+    On a graceful stop (SIGTERM) Nameko stops the entrypoints, waits for the running
+    workers, then stops the dependencies: the flush in ``stop`` therefore sees every
+    report a worker accepted, and the publisher (its own pooled broker connection,
+    not the entrypoints' consumer) still works. Only a SIGKILL loses what is held: at
+    most one flush interval of the latest values.
+    """
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("mandatory", True)
+        super().__init__(**kwargs)
+
+    def setup(self):
+        super().setup()
+        config = self.container.config
+        self.interval = float(config.get("PROGRESS_FLUSH_SECONDS", SETTINGS["PROGRESS_FLUSH_SECONDS"]))
+        self.buffer = ReportBuffer()
+        self._stopping = eventlet.Event()
+        self._flusher = None
+
+    def start(self):
+        self._flusher = self.container.spawn_managed_thread(self._flush_periodically)
+
+    def stop(self):
+        self._stopping.send(True)
+        if self._flusher is not None:
+            self._flusher.wait()  # wakes at once; if it was publishing, that publish completes
+        if not self.flush():
+            log.error("stopping with %d progress reports not handed over", len(self.buffer))
+
+    def get_dependency(self, worker_ctx):
+        return self.buffer
+
+    def _flush_periodically(self):
+        while not self._stopping.wait(self.interval):
+            self.flush()
+
+    def flush(self):
+        """Hand what is held to the progress service; True when nothing is left unsent."""
+        return hand_over(self.buffer, self._publish)
+
+    def _publish(self, message):
+        self.publisher.publish(message, exchange=self.exchange, routing_key=events.PROGRESS_REPORTED.event_type)

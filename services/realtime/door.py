@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 
 import eventlet
+import eventlet.wsgi
 import socketio
 from nameko.web.server import WebServer, WsgiApp, parse_address
 from socketio.exceptions import ConnectionRefusedError
@@ -76,8 +77,9 @@ class Door(WebServer):
         self.event_rate = config["SOCKET_EVENT_RATE"]
         self.max_connections_per_user = int(config["MAX_CONNECTIONS_PER_USER"])
         self.event_limiter = RateLimiter()
-        self.sio = socketio.Server(
+        self.sio = DoorSocketServer(
             async_mode="eventlet",
+            serializer=StrictPacket,
             client_manager=socketio.KombuManager(config["AMQP_URI"], channel=ROOMS_CHANNEL),
             cors_allowed_origins=self.allowed_origins,
             max_http_buffer_size=MAX_MESSAGE_BYTES,
@@ -90,7 +92,7 @@ class Door(WebServer):
         self.sio.on("*", self._on_event)
 
     def get_wsgi_app(self):
-        return socketio.WSGIApp(self.sio, OriginPolicy(DoorApp(self), self.allowed_origins))
+        return SocketIOApp(self.sio, OriginPolicy(DoorApp(self), self.allowed_origins))
 
     def make_url_map(self):
         # socket entrypoints register with the door too; only HTTP ones have URL rules
@@ -151,10 +153,13 @@ class Door(WebServer):
             return None
         if not self.event_limiter.allow(self.event_rate, sid):
             return self.send_error(sid, event, "rate_limited", f"Too many events: at most {self.event_rate}")
-        handler = self.socket_handler(event)
-        client = Client(sid=sid, identity=connection.identity)
-        if handler is None or event in ("connect", "disconnect"):
+        if event == "*reserved*":  # see DoorSocketServer._handle_event
+            event, args = args[0], args[1:]
             return self.send_error(sid, event, "not_found", f"Unknown event '{event}'")
+        handler = self.socket_handler(event)
+        if handler is None:
+            return self.send_error(sid, event, "not_found", f"Unknown event '{event}'")
+        client = Client(sid=sid, identity=connection.identity)
         return handler.run(client, args[0] if args else None)
 
     # -- used by the Sockets dependency and the entrypoints ------------------
@@ -189,6 +194,72 @@ class Door(WebServer):
         payload = {"message": message, "code": code, "event": event}
         self.send(sid, "error", payload)
         return payload
+
+
+RESERVED_EVENTS = frozenset({"connect", "disconnect", "connect_error", "*"})
+
+
+class MalformedPacket(ValueError):
+    """A Socket.IO packet that cannot be decoded or has no event name."""
+
+
+class StrictPacket(socketio.packet.Packet):
+    def decode(self, encoded_packet):
+        try:
+            return super().decode(encoded_packet)
+        except Exception as exc:
+            raise MalformedPacket(f"undecodable packet ({type(exc).__name__})") from None
+
+
+class DoorSocketServer(socketio.Server):
+    """python-socketio's server, answering a malformed packet instead of logging a traceback.
+
+    The library catches a packet it cannot handle but logs it as an error with its
+    traceback; a client can produce that at will. Here the packet is dropped, the
+    sender gets an ``error`` event, and the connection (and everyone else) carries on.
+    """
+
+    def _handle_eio_message(self, eio_sid, data):
+        try:
+            return super()._handle_eio_message(eio_sid, data)
+        except ValueError as exc:  # MalformedPacket, or the library's own "Unknown packet type."
+            self._binary_packet.pop(eio_sid, None)
+            log.info("dropped a malformed Socket.IO packet: %s", exc)
+            error = {"message": "Malformed packet", "code": "invalid_parameters", "event": None}
+            sid = self.manager.sid_from_eio_sid(eio_sid, "/")
+            if sid is not None and self.manager.is_connected(sid, "/"):
+                self.emit("error", error, to=sid, ignore_queue=True)
+
+    def _handle_event(self, eio_sid, namespace, id, data):
+        if not isinstance(data, list) or not data or not isinstance(data[0], str):
+            raise MalformedPacket("an event packet must be a list starting with the event name")
+        if data[0] in RESERVED_EVENTS:
+            # lifecycle handlers are registered under these names; a client must not be
+            # able to call them by emitting an event so named
+            data = ["*reserved*", *data]
+        return super()._handle_event(eio_sid, namespace, id, data)
+
+
+class SocketIOApp(socketio.WSGIApp):
+    """python-socketio's WSGI app, with a malformed frame ending only its own connection.
+
+    python-engineio rejects an empty websocket frame by raising ``ValueError`` out of the
+    connection's handler (upstream closes the connection on purpose: python-engineio
+    PR #270). That is the right outcome, but it would reach the WSGI server as a 500 with
+    a traceback; here it is one log line instead.
+    """
+
+    def __call__(self, environ, start_response):
+        try:
+            return super().__call__(environ, start_response)
+        except ValueError as exc:
+            if environ.get("HTTP_UPGRADE", "").lower() != "websocket":
+                raise
+            log.info("closed a websocket that sent a malformed frame: %s", exc)
+            # the response was the websocket itself: tell eventlet's server, as its
+            # websocket handler does, that there is nothing left to write
+            eventlet.wsgi.WSGI_LOCAL.already_handled = True
+            return []
 
 
 class DoorApp(WsgiApp):

@@ -7,7 +7,7 @@ failure names the field: ``{"code": "validation_failed", "message": "rating: ...
 import json
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from services.kernel.errors import BadRequest, MissingParameters, ValidationFailed
 
@@ -40,6 +40,9 @@ class Loose(BaseModel):
 
 
 Identifier = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+# progress: a percent; position: seconds into the video (its upper bound is the video's own)
+Percent = Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)]
+Position = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 
 
 # -- HTTP bodies ----------------------------------------------------------------
@@ -64,6 +67,12 @@ class NewVideo(Strict):
 class NewReview(Strict):
     rating: int
     comment: str = ""
+
+
+class ProgressBody(Strict):
+    progress: Percent
+    timestamp: Position
+    course_id: Identifier | None = None
 
 
 class QuizQuestion(Strict):
@@ -97,6 +106,13 @@ class ChatMessage(Loose):
     video_id: Identifier
     message: str
     timestamp: str | int | float | None = None
+
+
+class VideoProgress(Loose):
+    video_id: Identifier
+    course_id: Identifier
+    progress: Percent
+    timestamp: Position
 
 
 def page_params(request, default_limit=20, max_limit=100):

@@ -7,15 +7,16 @@ from nameko.dependency_providers import Config
 
 from services.kernel.rpc import RpcClient
 from services.realtime.dependencies import (
-    HandledEvents, MembershipCache, RateLimits, RevokedSessions, Sockets, Tokens,
+    HandledEvents, MembershipCache, ProgressReports, ProgressThrottle, RateLimits, RevokedSessions, Sockets, Tokens,
 )
 from services.realtime.gateway.accounts import AccountsGateway
 from services.realtime.gateway.courses import CoursesGateway
 from services.realtime.gateway.health import HealthGateway
+from services.realtime.gateway.progress import ProgressGateway
 from services.realtime.gateway.quizzes import QuizzesGateway
 
 
-class RealtimeService(HealthGateway, AccountsGateway, CoursesGateway, QuizzesGateway):
+class RealtimeService(HealthGateway, AccountsGateway, CoursesGateway, ProgressGateway, QuizzesGateway):
     name = "realtime"
 
     sockets = Sockets()
@@ -25,7 +26,10 @@ class RealtimeService(HealthGateway, AccountsGateway, CoursesGateway, QuizzesGat
     handled = HandledEvents()
     revoked_sessions = RevokedSessions()
     config = Config()
+    progress_throttle = ProgressThrottle()
+    progress_reports = ProgressReports()
 
     auth = RpcClient("auth")
     courses = RpcClient("courses")
+    progress = RpcClient("progress")
     quizzes = RpcClient("quizzes")

@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -29,39 +30,54 @@ def rabbitmqctl(*args):
     subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
 
 
-@pytest.fixture(scope="session")
-def vhost():
-    """A RabbitMQ vhost of our own; the broker itself must already run (README)."""
+@contextmanager
+def own_vhost():
+    """A RabbitMQ vhost of our own (removed afterwards); the broker itself must already run (README)."""
     problem = broker_problem(AMQP_BASE + "/")
     if problem:
         pytest.fail(f"{problem} The integration tests need it: start it with 'rabbitmq-server -detached'.")
     name = f"test-{uuid.uuid4().hex[:10]}"
     rabbitmqctl("add_vhost", name)
     rabbitmqctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
-    yield f"{AMQP_BASE}/{name}"
-    rabbitmqctl("delete_vhost", name)
+    try:
+        yield f"{AMQP_BASE}/{name}"
+    finally:
+        rabbitmqctl("delete_vhost", name)
 
 
-@pytest.fixture(scope="session")
-def stack(vhost, key_files, tmp_path_factory):
-    """The whole platform, started exactly as ``make run`` starts it."""
+@contextmanager
+def running_stack(amqp_uri, key_files, var_dir, **settings):
+    """The whole platform, started exactly as ``make run`` starts it; ``settings`` override the env."""
     private, public = key_files
     env = {k: v for k, v in os.environ.items() if not k.endswith("DATABASE_URL")}
     env.update({
-        "AMQP_URI": vhost,
+        "AMQP_URI": amqp_uri,
         "JWT_PRIVATE_KEY_FILE": str(private),
         "JWT_PUBLIC_KEY_FILE": str(public),
         "CORS_ALLOWED_ORIGINS": "https://app.example.com",
         "RPC_TIMEOUT_SECONDS": "3",
         "LOG_LEVEL": "INFO",
-    })
-    running = Stack(env, tmp_path_factory.mktemp("stack"), port=free_port(), echo=False)
+    }, **settings)
+    running = Stack(env, var_dir, port=free_port(), echo=False)
     running.start()
     try:
         running.wait_ready(timeout=90)
         yield running
     finally:
         running.stop()
+
+
+@pytest.fixture(scope="session")
+def vhost():
+    with own_vhost() as amqp_uri:
+        yield amqp_uri
+
+
+@pytest.fixture(scope="session")
+def stack(vhost, key_files, tmp_path_factory):
+    """The platform every integration test shares."""
+    with running_stack(vhost, key_files, tmp_path_factory.mktemp("stack")) as running:
+        yield running
 
 
 @pytest.fixture

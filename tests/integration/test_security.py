@@ -73,11 +73,11 @@ def test_an_oversized_message_is_refused_without_harming_others(api, campus, con
 
 def test_a_flood_of_events_is_rate_limited_per_connection(api, connect):
     flooder, neighbour = connect(api.new_user()), connect(api.new_user())
-    for _ in range(100):
+    for _ in range(400):  # the window allows bursts of 300 (SOCKET_EVENT_RATE)
         flooder.sio.emit("join_course", {"course_id": "x"})
-    errors = flooder.wait_for("error", count=100, timeout=20)
+    errors = flooder.wait_for("error", count=400, timeout=60)
     codes = [e["code"] for e in errors]
-    assert codes.count("rate_limited") >= 50 and "not_found" in codes
+    assert codes.count("rate_limited") >= 90 and "not_found" in codes
     assert flooder.sio.connected
     assert neighbour.sio.call("join_course", {"course_id": "x"}, timeout=5)["code"] == "not_found"
 

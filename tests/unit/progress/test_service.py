@@ -1,0 +1,41 @@
+"""ProgressService entrypoints with Nameko's worker_factory: real database, recorded dispatch."""
+import pytest
+from nameko.testing.services import worker_factory
+from sqlalchemy.orm import Session
+
+from services.kernel.database import UnitOfWork, make_engine
+from services.progress.service import ProgressService
+
+
+@pytest.fixture
+def service(migrated):
+    engine = make_engine(migrated("progress"))
+    units = []
+
+    def new_worker():
+        units.append(UnitOfWork(Session(engine)))
+        return worker_factory(ProgressService, db=units[-1])
+
+    yield new_worker
+    for unit in units:
+        unit.close()
+    engine.dispose()
+
+
+def batch(*reports):
+    return {"event_id": "e1", "reports": [
+        {"user_id": "u1", "video_id": video, "course_id": "c1", "progress": progress,
+         "furthest_position": position, "last_position": position, "reported_at": 1.0}
+        for video, progress, position in reports]}
+
+
+def test_a_batch_is_stored_then_each_changed_row_announced(service):
+    worker = service()
+    worker.on_progress_reported(batch(("v1", 50, 300), ("v2", 95, 590)))
+    announced = {payload["video_id"]: payload for name, payload in
+                 (call.args for call in worker.dispatch.call_args_list) if name == "progress_recorded"}
+    assert set(announced) == {"v1", "v2"} and announced["v2"]["completed"] is True
+    # the same batch again (at-least-once delivery): nothing changes, nothing announced
+    again = service()
+    again.on_progress_reported(batch(("v1", 50, 300), ("v2", 95, 590)))
+    again.dispatch.assert_not_called()
