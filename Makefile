@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-unit test-integration install clean
+.PHONY: run test test-unit test-integration test-faults install clean
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required (set PYTHON=...)"; exit 1; }
@@ -28,9 +28,14 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/python -m services.stack
 
-## the whole suite: unit tests, then the real stack against RabbitMQ and PostgreSQL
+## the whole suite: unit and integration tests, then the fault tests, which restart
+## RabbitMQ and PostgreSQL and so run on their own, after everything else
 test: $(STAMP) $(JS_STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest --ignore=tests/faults
+	$(BIN)/pytest tests/faults
+
+test-faults: $(STAMP)
+	$(BIN)/pytest tests/faults
 
 test-unit: $(STAMP)
 	$(BIN)/pytest tests/unit

@@ -18,9 +18,15 @@ class RpcClient(RpcProxy):
         super().__init__(target_service, **options)
         self.timeout = timeout
 
+    def setup(self):
+        super().setup()
+        self.deadline = self.timeout or float(self.container.config.get("RPC_TIMEOUT_SECONDS", 5))
+        # a request nobody took in time expires in the queue: a service that comes back
+        # after an outage never acts on calls whose callers already got a 503
+        self.options.setdefault("expiration", self.deadline)
+
     def get_dependency(self, worker_ctx):
-        timeout = self.timeout or float(self.container.config.get("RPC_TIMEOUT_SECONDS", 5))
-        return _DeadlineProxy(super().get_dependency(worker_ctx), self.target_service, timeout)
+        return _DeadlineProxy(super().get_dependency(worker_ctx), self.target_service, self.deadline)
 
 
 class _DeadlineProxy:
