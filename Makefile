@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # processes of every service for `make run` (doors on 5000, 5001, ...)
 REPLICAS ?= 1
 
-.PHONY: run test test-unit test-integration test-deployment deploy-tools install clean
+.PHONY: run test test-unit test-integration test-faults test-deployment deploy-tools install clean
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required (set PYTHON=...)"; exit 1; }
@@ -30,9 +30,14 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/python -m services.stack --replicas $(REPLICAS)
 
-## the whole suite: unit tests, deployment files, then the real stack against RabbitMQ and PostgreSQL
+## the whole suite: unit, deployment-file and integration tests, then the fault tests,
+## which restart RabbitMQ and PostgreSQL and so run on their own, after everything else
 test: $(STAMP) $(JS_STAMP) deploy-tools
-	$(BIN)/pytest
+	$(BIN)/pytest --ignore=tests/faults
+	$(BIN)/pytest tests/faults
+
+test-faults: $(STAMP)
+	$(BIN)/pytest tests/faults
 
 test-unit: $(STAMP)
 	$(BIN)/pytest tests/unit

@@ -94,6 +94,44 @@ def database_url(request, tmp_path):
     drop()
 
 
+class ServiceDatabase:
+    """A service's migrated database, and units of work on it like its workers'."""
+
+    def __init__(self, url):
+        from services.kernel.database import make_engine
+
+        self.engine = make_engine(url)
+        self._units = []
+
+    def unit(self):
+        """A fresh :class:`UnitOfWork`, as ``Database`` gives each Nameko worker."""
+        from sqlalchemy.orm import Session
+
+        from services.kernel.database import UnitOfWork
+
+        self._units.append(UnitOfWork(Session(self.engine, expire_on_commit=False)))
+        return self._units[-1]
+
+    def close(self):
+        for unit in self._units:  # what Database.worker_teardown does in a container
+            unit.close()
+        self.engine.dispose()
+
+
+@pytest.fixture
+def service_database(migrated):
+    """``service_database("auth")`` -> that service's schema on each kind of database."""
+    opened = []
+
+    def open_for(service):
+        opened.append(ServiceDatabase(migrated(service)))
+        return opened[-1]
+
+    yield open_for
+    for database in opened:
+        database.close()
+
+
 @pytest.fixture
 def migrated(database_url):
     """``migrated("auth")`` -> a database URL with that service's migrations applied."""

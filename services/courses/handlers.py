@@ -10,8 +10,8 @@ from sqlalchemy.exc import IntegrityError
 
 from services.courses import rules, store
 from services.courses.models import Course, Enrollment, Review, Video
-from services.courses.rules import Actor
 from services.kernel import events
+from services.kernel.actor import Actor
 from services.kernel.clock import iso, utcnow
 from services.kernel.errors import Conflict, Forbidden, NotFound, ValidationFailed
 

@@ -1,53 +1,11 @@
 """Course rules, free of Nameko and SQL: who may do what, and what valid input is."""
-import uuid
-from dataclasses import dataclass
-
-from services.kernel.errors import Forbidden, NotFound, ValidationFailed
+from services.kernel.checks import parse_id, text, whole_number  # noqa: F401  (handlers say rules.parse_id)
+from services.kernel.errors import Forbidden, ValidationFailed
 
 MAX_TITLE = 200
 MAX_DESCRIPTION = 5000
 MAX_COMMENT = 5000
 MAX_DURATION_SECONDS = 24 * 3600
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who asks: taken by the door from a verified access token, passed over RPC."""
-
-    user_id: str
-    email: str
-    role: str
-
-    @classmethod
-    def from_dict(cls, data):
-        if not data:
-            return None
-        return cls(user_id=data["user_id"], email=data["email"], role=data["role"])
-
-    @property
-    def is_instructor(self):
-        return self.role == "instructor"
-
-
-def parse_id(value, what="course"):
-    """A well-formed UUID string, else the thing simply does not exist."""
-    try:
-        return str(uuid.UUID(str(value)))
-    except (ValueError, TypeError, AttributeError):
-        raise NotFound(f"{what} not found") from None
-
-
-def text(value, field, max_length, required=True):
-    if value is None and not required:
-        return ""
-    if not isinstance(value, str):
-        raise ValidationFailed(f"{field}: must be a string", field)
-    value = value.strip()
-    if required and not value:
-        raise ValidationFailed(f"{field}: must not be empty", field)
-    if len(value) > max_length:
-        raise ValidationFailed(f"{field}: at most {max_length} characters", field)
-    return value
 
 
 def title(value):

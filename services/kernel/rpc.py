@@ -20,12 +20,18 @@ class RpcClient(RpcProxy):
         super().__init__(target_service, **options)
         self.timeout = timeout
 
+    def setup(self):
+        super().setup()
+        self.deadline = self.timeout or float(self.container.config.get("RPC_TIMEOUT_SECONDS", 5))
+        # a request nobody took in time expires in the queue: a service that comes back
+        # after an outage never acts on calls whose callers already got a 503
+        self.options.setdefault("expiration", self.deadline)
+
     def get_dependency(self, worker_ctx):
-        timeout = self.timeout or float(self.container.config.get("RPC_TIMEOUT_SECONDS", 5))
         # a service class may define ``observe_rpc(service, method, seconds)`` to be
         # told how long each call took (the door feeds its Prometheus histogram)
         observe = getattr(self.container.service_cls, "observe_rpc", None)
-        return _DeadlineProxy(super().get_dependency(worker_ctx), self.target_service, timeout, observe)
+        return _DeadlineProxy(super().get_dependency(worker_ctx), self.target_service, self.deadline, observe)
 
 
 class _DeadlineProxy:

@@ -25,6 +25,7 @@ from werkzeug.wrappers import Request, Response
 from services.kernel.config import split_list
 from services.kernel.errors import PlatformError, RateLimited
 from services.kernel.tokens import Identity
+from services.realtime.broadcast import RoomBroadcaster
 from services.realtime.handshake import token_from_handshake
 from services.realtime.metrics import CountingServer
 from services.realtime.ratelimit import RateLimiter
@@ -81,7 +82,7 @@ class Door(WebServer):
         self.sio = DoorSocketServer(
             async_mode="eventlet",
             serializer=StrictPacket,
-            client_manager=socketio.KombuManager(config["AMQP_URI"], channel=ROOMS_CHANNEL),
+            client_manager=RoomBroadcaster(config["AMQP_URI"], channel=ROOMS_CHANNEL),
             cors_allowed_origins=self.allowed_origins,
             max_http_buffer_size=MAX_MESSAGE_BYTES,
             # one client's events run in order, in that client's own green thread,

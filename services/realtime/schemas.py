@@ -75,6 +75,23 @@ class ProgressBody(Strict):
     course_id: Identifier | None = None
 
 
+class QuizQuestion(Strict):
+    prompt: str
+    choices: list[str]
+    correct_choice: int
+
+
+class NewQuiz(Strict):
+    title: str
+    passing_score: float  # strict still takes an int (70), never a bool or "70"
+    max_attempts: int | None = None
+    questions: list[QuizQuestion]
+
+
+class QuizAnswers(Strict):
+    answers: list[int]
+
+
 # -- socket payloads --------------------------------------------------------------
 
 class CourseRef(Loose):

@@ -14,9 +14,11 @@ from services.realtime.gateway.courses import CoursesGateway
 from services.realtime.gateway.health import HealthGateway
 from services.realtime.gateway.metrics import MetricsGateway
 from services.realtime.gateway.progress import ProgressGateway
+from services.realtime.gateway.quizzes import QuizzesGateway
 
 
-class RealtimeService(HealthGateway, MetricsGateway, AccountsGateway, CoursesGateway, ProgressGateway):
+class RealtimeService(HealthGateway, MetricsGateway, AccountsGateway, CoursesGateway, ProgressGateway,
+                      QuizzesGateway):
     name = "realtime"
 
     sockets = Sockets()
@@ -32,3 +34,4 @@ class RealtimeService(HealthGateway, MetricsGateway, AccountsGateway, CoursesGat
     auth = RpcClient("auth")
     courses = RpcClient("courses")
     progress = RpcClient("progress")
+    quizzes = RpcClient("quizzes")

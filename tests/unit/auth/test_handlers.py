@@ -1,11 +1,9 @@
 """The auth use cases against a real database of each kind (SQLite and PostgreSQL)."""
 import pytest
 from argon2 import PasswordHasher
-from sqlalchemy.orm import Session
 
 from services.auth import handlers
 from services.auth.credentials import Passwords, TokenIssuer
-from services.kernel.database import UnitOfWork, make_engine
 from services.kernel.errors import Conflict, NotFound, Unauthorized
 from services.kernel.tokens import TokenVerifier
 
@@ -14,24 +12,9 @@ FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 
 
 @pytest.fixture
-def engine(migrated):
-    engine = make_engine(migrated("auth"))
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def uow(engine):
+def uow(service_database):
     """A fresh unit of work per call, like one Nameko worker each."""
-    units = []
-
-    def new():
-        units.append(UnitOfWork(Session(engine, expire_on_commit=False)))
-        return units[-1]
-
-    yield new
-    for unit in units:
-        unit.close()
+    return service_database("auth").unit
 
 
 @pytest.fixture

@@ -2,31 +2,19 @@
 import pytest
 from argon2 import PasswordHasher
 from nameko.testing.services import worker_factory
-from sqlalchemy.orm import Session
 
 from services.auth.credentials import Passwords, TokenIssuer
 from services.auth.dependencies import Credentials
 from services.auth.service import AuthService
-from services.kernel.database import UnitOfWork, make_engine
 from services.kernel.errors import Conflict
 
 
 @pytest.fixture
-def service(migrated, private_key_pem):
-    engine = make_engine(migrated("auth"))
+def service(service_database, private_key_pem):
+    database = service_database("auth")
     credentials = Credentials(Passwords(PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)),
                               TokenIssuer(private_key_pem, 900), 3600)
-
-    units = []
-
-    def new_worker():
-        units.append(UnitOfWork(Session(engine)))
-        return worker_factory(AuthService, db=units[-1], credentials=credentials)
-
-    yield new_worker
-    for unit in units:  # what Database.worker_teardown does in a real container
-        unit.close()
-    engine.dispose()
+    return lambda: worker_factory(AuthService, db=database.unit(), credentials=credentials)
 
 
 def test_register_dispatches_user_registered_after_commit(service):

@@ -1,9 +1,7 @@
 """The courses use cases against a real database of each kind (SQLite and PostgreSQL)."""
 import pytest
-from sqlalchemy.orm import Session
 
 from services.courses import handlers
-from services.kernel.database import UnitOfWork, make_engine
 from services.kernel.errors import Conflict, Forbidden, NotFound, ValidationFailed
 
 TEACHER = {"user_id": "11111111-1111-1111-1111-111111111111", "email": "t@example.com", "role": "instructor"}
@@ -13,18 +11,9 @@ BOB = {"user_id": "44444444-4444-4444-4444-444444444444", "email": "bob@example.
 
 
 @pytest.fixture
-def uow(migrated):
-    engine = make_engine(migrated("courses"))
-    units = []
-
-    def new():
-        units.append(UnitOfWork(Session(engine, expire_on_commit=False)))
-        return units[-1]
-
-    yield new
-    for unit in units:
-        unit.close()
-    engine.dispose()
+def uow(service_database):
+    """A fresh unit of work per call, like one Nameko worker each."""
+    return service_database("courses").unit
 
 
 @pytest.fixture

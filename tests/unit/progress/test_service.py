@@ -1,25 +1,14 @@
 """ProgressService entrypoints with Nameko's worker_factory: real database, recorded dispatch."""
 import pytest
 from nameko.testing.services import worker_factory
-from sqlalchemy.orm import Session
 
-from services.kernel.database import UnitOfWork, make_engine
 from services.progress.service import ProgressService
 
 
 @pytest.fixture
-def service(migrated):
-    engine = make_engine(migrated("progress"))
-    units = []
-
-    def new_worker():
-        units.append(UnitOfWork(Session(engine)))
-        return worker_factory(ProgressService, db=units[-1])
-
-    yield new_worker
-    for unit in units:
-        unit.close()
-    engine.dispose()
+def service(service_database):
+    database = service_database("progress")
+    return lambda: worker_factory(ProgressService, db=database.unit())
 
 
 def batch(*reports):

@@ -5,7 +5,6 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from services.kernel.database import UnitOfWork, make_engine
 from services.kernel.errors import Forbidden, NotFound
 from services.progress import handlers, rules
 from services.progress.models import VideoProgress
@@ -14,24 +13,19 @@ USER, OTHER, COURSE = "u-1", "u-2", "c-1"
 
 
 @pytest.fixture
-def engine(migrated):
-    engine = make_engine(migrated("progress"))
-    yield engine
-    engine.dispose()
+def database(service_database):
+    return service_database("progress")
 
 
 @pytest.fixture
-def uow(engine):
+def engine(database):
+    return database.engine
+
+
+@pytest.fixture
+def uow(database):
     """A fresh unit of work per call, like one Nameko worker each."""
-    units = []
-
-    def new():
-        units.append(UnitOfWork(Session(engine, expire_on_commit=False)))
-        return units[-1]
-
-    yield new
-    for unit in units:
-        unit.close()
+    return database.unit
 
 
 def message(progress, position, at, user=USER, video="v-1", last=None):

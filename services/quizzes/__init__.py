@@ -1,0 +1,1 @@
+"""Quizzes: instructors' multiple-choice quizzes, graded on the server, attempts counted."""

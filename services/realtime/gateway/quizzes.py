@@ -1,0 +1,52 @@
+"""Quizzes: the quiz rows of API.md, and ``quiz_submission`` to the instructor room."""
+from nameko.events import SERVICE_POOL, event_handler
+
+from services.kernel import events
+from services.realtime import rooms, schemas
+from services.realtime.entrypoints import api
+from services.realtime.gateway import Gateway
+from services.realtime.gateway.courses import actor, as_page
+
+
+class QuizzesGateway(Gateway):
+    # every quiz route needs a signed-in caller: 401 comes before any look at the body
+
+    @api("POST", "/api/v1/courses/<course_id>/quizzes", status=201)
+    def create_quiz(self, request, course_id):
+        caller = actor(self.caller(request))
+        body = schemas.parse_json_body(request, schemas.NewQuiz)
+        return self.quizzes.create_quiz(caller, course_id, body.title, body.passing_score,
+                                        [question.model_dump() for question in body.questions], body.max_attempts)
+
+    @api("GET", "/api/v1/courses/<course_id>/quizzes")
+    def list_quizzes(self, request, course_id):
+        caller = actor(self.caller(request))
+        limit, offset = schemas.page_params(request)
+        return as_page(self.quizzes.list_quizzes(caller, course_id, limit, offset))
+
+    @api("GET", "/api/v1/quizzes/<quiz_id>")
+    def get_quiz(self, request, quiz_id):
+        return self.quizzes.get_quiz(actor(self.caller(request)), quiz_id)
+
+    @api("POST", "/api/v1/quizzes/<quiz_id>/submissions", status=201)
+    def submit_quiz(self, request, quiz_id):
+        caller = actor(self.caller(request))
+        body = schemas.parse_json_body(request, schemas.QuizAnswers)
+        return self.quizzes.submit(caller, quiz_id, body.answers)
+
+    @api("GET", "/api/v1/quizzes/<quiz_id>/submissions")
+    def list_quiz_submissions(self, request, quiz_id):
+        caller = actor(self.caller(request))
+        limit, offset = schemas.page_params(request)
+        return as_page(self.quizzes.list_submissions(caller, quiz_id, limit, offset))
+
+    # -- the instructor's live dashboard (one door replica handles each event) ----------
+
+    @event_handler(*events.QUIZ_SUBMITTED, handler_type=SERVICE_POOL)
+    def on_quiz_submitted(self, event):
+        if self.handled.first_time(event["event_id"]):
+            self.sockets.emit("quiz_submission", {
+                "user_id": event["user_id"], "quiz_id": event["quiz_id"], "score": event["score"],
+                "passed": event["passed"], "course_id": event["course_id"], "user_email": event["user_email"],
+                "attempt": event["attempt"], "submission_id": event["submission_id"],
+            }, to=rooms.instructor_room(event["course_id"]))
