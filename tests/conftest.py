@@ -68,16 +68,21 @@ def create_postgres_database(admin_url):
     """A new, uniquely named database (parallel runs never collide); returns (url, drop)."""
     from sqlalchemy import create_engine
     from sqlalchemy.engine import make_url
+    from sqlalchemy.pool import NullPool
 
     name = f"test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(normalise_url(admin_url), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+
+    def admin_sql(statement):
+        # a fresh connection each time: the server may have restarted in between (fault tests)
+        admin = create_engine(normalise_url(admin_url), isolation_level="AUTOCOMMIT", poolclass=NullPool)
+        with admin.connect() as connection:
+            connection.exec_driver_sql(statement)
+        admin.dispose()
+
+    admin_sql(f'CREATE DATABASE "{name}"')
 
     def drop():
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
+        admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     return make_url(admin_url).set(database=name).render_as_string(hide_password=False), drop
 
