@@ -45,7 +45,7 @@ def main(argv=None):
         print(f"usage: python -m services.kernel.runner {{{'|'.join(SERVICES)}}}", file=sys.stderr)
         return 2
     name = argv[0]
-    config = load_config()
+    config = load_config(service=name)
     logging.basicConfig(
         level=config["LOG_LEVEL"],
         format=f"%(asctime)s %(levelname)s {name} %(name)s: %(message)s",
