@@ -7,10 +7,11 @@ from services.kernel.rpc import RpcClient
 from services.realtime.dependencies import HandledEvents, MembershipCache, RateLimits, Sockets, Tokens
 from services.realtime.gateway.accounts import AccountsGateway
 from services.realtime.gateway.courses import CoursesGateway
+from services.realtime.gateway.docs import DocsGateway
 from services.realtime.gateway.health import HealthGateway
 
 
-class RealtimeService(HealthGateway, AccountsGateway, CoursesGateway):
+class RealtimeService(HealthGateway, AccountsGateway, CoursesGateway, DocsGateway):
     name = "realtime"
 
     sockets = Sockets()
