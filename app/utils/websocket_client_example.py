@@ -12,10 +12,10 @@ It reconnects by itself after a network drop or a server restart. The server doe
 remember rooms across connections, so the client emits its ``join_course`` /
 ``join_video`` again on every (re)connect.
 
-Exit codes: 0 ended normally (Ctrl-C, ``--exit-after``, or the server closed the
-connection); 2 refused: bad or expired token, or a failed login ("Invalid token",
-"Token expired", "Invalid credentials", printed on one line); 3 the server cannot be
-reached; 64 bad command line (as in sysexits.h, so it never mixes with 2).
+Exit codes: 0 ended normally (Ctrl-C, ``--exit-after``); 2 refused: a bad or expired
+token, a failed login, or the server ending the connection ("refused: Invalid token",
+"refused: Token expired", ... on one line); 3 the server cannot be reached; 64 bad
+command line (as in sysexits.h, so it never mixes with 2).
 
 Needs ``python-socketio[client]`` (python-socketio, requests and websocket-client), which
 ``make install`` puts in ``.venv``.
@@ -158,8 +158,10 @@ class CourseClient:
 
     def on_event(self, event, data=None):
         say(event, data)
-        if event == "error" and isinstance(data, dict) and data.get("code") == "token_expired":
-            self.refusal = "Token expired"
+        # an error naming no client event ends the connection (token expired, session
+        # ended by a logout); the server disconnects next, and there is no point reconnecting
+        if event == "error" and isinstance(data, dict) and "event" not in data:
+            self.refusal = data.get("message") or "Disconnected by the server"
 
     def connect(self):
         try:

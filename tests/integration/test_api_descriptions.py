@@ -118,6 +118,8 @@ def test_real_socket_payloads_fit_the_asyncapi_document(api, campus, connect):
     replies = {op["messages"][0]["$ref"].split("/")[-1]: op.get("reply")
                for op in api_descriptions.asyncapi()["operations"].values() if op["action"] == "receive"}
     for event, ack in acks:
+        if ack is None:  # a handler that answers nothing acknowledges without a payload
+            continue
         allowed = [api_descriptions.resolve(m["$ref"])["name"] for m in replies[event]["messages"]]
         reply_event = "error" if "code" in ack else allowed[0]
         assert reply_event in allowed, (event, ack)

@@ -127,6 +127,15 @@ def test_a_refused_token_exits_2_with_one_line(stack, private_key_pem, token_kin
     assert done.stderr.strip().splitlines()[-1] == f"refused: {message}"
 
 
+def test_a_token_expiring_during_the_connection_exits_2(stack, private_key_pem):
+    now = int(time.time())
+    token = forge.sign(private_key_pem, forge.claims(iat=now, exp=now + 3))
+    done = finished(token, "--url", stack.url)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert '"code":"token_expired"' in done.stdout  # the error event it printed
+    assert done.stderr.strip().splitlines()[-1] == "refused: Token expired"
+
+
 def test_a_wrong_password_exits_2(api, stack):
     email, _ = api.register()
     done = finished("--email", email, "--password", "not the password", "--url", stack.url)
