@@ -6,6 +6,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from services.realtime import schemas
 from tests import api_descriptions, surface
 
 ASYNCAPI_SCHEMA = (Path(__file__).resolve().parents[2] / "clients" / "typescript" / "node_modules"
@@ -32,6 +33,19 @@ def test_every_event_the_door_handles_is_documented_as_client_to_server():
 
 def test_every_event_the_door_emits_is_documented_as_server_to_client():
     assert surface.emitted_socket_events() - set(api_descriptions.events("send")) == set()
+
+
+def test_what_the_door_requires_of_a_client_event_is_documented_as_required():
+    documented = api_descriptions.events("receive")
+    checked = surface.socket_payload_models()
+    assert checked, "no socket payload model found in the door's code"
+    for event, model_name in checked.items():
+        model = getattr(schemas, model_name).model_json_schema()
+        schema = documented[event]
+        assert set(model.get("required", [])) <= set(schema.get("required", [])), event
+        for field, rule in model["properties"].items():
+            if "type" in rule:  # the same JSON type for every field the door types simply
+                assert schema["properties"][field]["type"] == rule["type"], (event, field)
 
 
 def test_the_events_of_the_users_document_and_their_fields(spec):
