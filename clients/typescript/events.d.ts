@@ -81,9 +81,9 @@ export interface ErrorPayload {
     | "token_expired"
     | "unavailable";
   /**
-   * The client event that failed.
+   * The client event that failed; null for a packet that named none (malformed).
    */
-  event?: string;
+  event?: string | null;
   [k: string]: unknown;
 }
 
@@ -235,6 +235,6 @@ export interface ClientToServerEvents {
   leave_course: (data: LeaveCoursePayload, ack?: (reply: LeftCoursePayload | ErrorPayload) => void) => void;
   join_video: (data: JoinVideoPayload, ack?: (reply: JoinedVideoPayload | ErrorPayload) => void) => void;
   leave_video: (data: LeaveVideoPayload, ack?: (reply: LeftVideoPayload | ErrorPayload) => void) => void;
-  video_progress: (data: VideoProgressPayload, ack?: (reply: ErrorPayload) => void) => void;
+  video_progress: (data: VideoProgressPayload, ack?: (reply: StudentProgressPayload | ErrorPayload) => void) => void;
   send_chat_message: (data: SendChatMessagePayload, ack?: (reply: NewChatMessagePayload | ErrorPayload) => void) => void;
 }

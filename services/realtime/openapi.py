@@ -94,6 +94,16 @@ class VideoProgress(Answer):
     completed: bool = Field(description="true from 90 %")
 
 
+class AcceptedProgress(Answer):
+    """A report as the door accepted it (what the instructor room gets as student_progress)."""
+
+    user_id: str
+    video_id: str
+    course_id: str
+    progress: float = Field(ge=0, le=100)
+    timestamp: float = Field(ge=0)
+
+
 class CourseProgress(Answer):
     course_id: str
     course_percent_complete: float = Field(ge=0, le=100)
@@ -154,6 +164,7 @@ class ErrorAnswer(BaseModel):
 class ProgressReport(schemas.Strict):
     progress: float = Field(ge=0, le=100, description="percent of the video watched")
     timestamp: float = Field(ge=0, description="position in the video, in seconds")
+    course_id: str | None = Field(default=None, description="if given, must be the video's course")
 
 
 class NewQuestion(schemas.Strict):
@@ -236,8 +247,9 @@ ROUTES = (
     Route("GET", "/api/v1/courses/{course_id}/progress/students", "Every student's progress", INSTRUCTOR,
           StudentProgress, listing=True, errors=(401, 403, 404, 422), tag="progress"),
     Route("POST", "/api/v1/videos/{video_id}/progress", "Report progress without a socket", STUDENT,
-          VideoProgress, ProgressReport, errors=(400, 401, 403, 404, 422, 429), tag="progress",
-          description="The same as the socket event video_progress; stored progress never goes back."),
+          AcceptedProgress, ProgressReport, 202, errors=(400, 401, 403, 404, 422, 429), tag="progress",
+          description="The same as the socket event video_progress: accepted at once, stored within one "
+                      "flush interval (read it back with GET .../progress); stored progress never goes back."),
 
     Route("POST", "/api/v1/courses/{course_id}/quizzes", "Create a quiz", INSTRUCTOR, Quiz, NewQuiz, 201,
           errors=(400, 401, 403, 404, 422), tag="quizzes"),
@@ -250,7 +262,7 @@ ROUTES = (
 )
 
 STATUS_TEXT = {
-    200: "OK", 201: "Created", 400: "Malformed request (not JSON, too large)",
+    200: "OK", 201: "Created", 202: "Accepted", 400: "Malformed request (not JSON, too large)",
     401: "No token, or a bad or expired one", 403: "Not allowed for this caller",
     404: "Unknown id", 409: "Conflict (already exists)", 422: "Invalid input; the message names the field",
     429: "Rate limited", 503: "A backing service did not answer in time",
