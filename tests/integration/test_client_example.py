@@ -33,7 +33,7 @@ class ClientRun:
             self.lines.append((event, json.loads(payload[0]) if payload else None))
             self._new.put(None)
 
-    def wait_for(self, event, where=lambda data: True, count=1, timeout=15):
+    def wait_for(self, event, where=lambda data: True, count=1, timeout=30):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             found = [data for name, data in self.lines if name == event and where(data)]
