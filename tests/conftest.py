@@ -3,7 +3,12 @@
 Monkey-patching happens first: Nameko's own pytest plugin no longer does it, and the
 services under test expect green sockets exactly as in production.
 """
+import os
 import warnings
+
+# hypothesis loads every installed "hypothesis" plugin on import; trio's (which selenium
+# brings in) cannot import on eventlet's green sockets, and we use no plugin
+os.environ.setdefault("HYPOTHESIS_NO_PLUGINS", "1")
 
 warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated", category=Warning)
 
@@ -11,7 +16,6 @@ import eventlet  # noqa: E402
 
 eventlet.monkey_patch()
 
-import os  # noqa: E402
 import uuid  # noqa: E402
 from pathlib import Path  # noqa: E402
 

@@ -13,6 +13,7 @@ from eventlet.event import Event
 from nameko.exceptions import IncorrectSignature
 from nameko.extensions import Entrypoint
 from nameko.web.handlers import HttpRequestHandler
+from werkzeug.wrappers import Response
 
 from services.kernel.errors import PlatformError
 from services.realtime.door import Door, error_body, json_response
@@ -33,7 +34,7 @@ class Page:
 class ApiEndpoint(HttpRequestHandler):
     """An HTTP route answering in API.md's envelope.
 
-    The worker returns the ``data`` (or a :class:`Page`); platform errors become
+    The worker returns the ``data`` (or a :class:`Page`, or a ready ``Response``); platform errors become
     ``{"error": {"code", "message"}}`` with their status. Anything unexpected is logged
     with its traceback here and answered as a bare 500, never with the traceback.
     """
@@ -46,6 +47,8 @@ class ApiEndpoint(HttpRequestHandler):
         super().__init__(method, url, **kwargs)
 
     def response_from_result(self, result):
+        if isinstance(result, Response):
+            return result  # a document served as it is (the OpenAPI description)
         if isinstance(result, Page):
             body = {"data": result.items, "meta": {"total": result.total, "limit": result.limit,
                                                    "offset": result.offset}}

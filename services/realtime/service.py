@@ -11,12 +11,14 @@ from services.realtime.dependencies import (
 )
 from services.realtime.gateway.accounts import AccountsGateway
 from services.realtime.gateway.courses import CoursesGateway
+from services.realtime.gateway.docs import DocsGateway
 from services.realtime.gateway.health import HealthGateway
 from services.realtime.gateway.progress import ProgressGateway
 from services.realtime.gateway.quizzes import QuizzesGateway
 
 
-class RealtimeService(HealthGateway, AccountsGateway, CoursesGateway, ProgressGateway, QuizzesGateway):
+class RealtimeService(HealthGateway, AccountsGateway, CoursesGateway, ProgressGateway, QuizzesGateway,
+                      DocsGateway):
     name = "realtime"
 
     sockets = Sockets()
