@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # processes of every service for `make run` (doors on 5000, 5001, ...)
 REPLICAS ?= 1
 
-.PHONY: run test test-unit test-integration test-faults test-deployment deploy-tools install clean
+.PHONY: run test test-unit test-integration test-faults install browser typescript-events vendor-socketio screenshot test-deployment deploy-tools clean
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required (set PYTHON=...)"; exit 1; }
@@ -24,15 +24,41 @@ $(JS_STAMP): tests/js/package.json tests/js/package-lock.json
 	@command -v npm >/dev/null || { echo "Node.js 20 and npm are needed for the JavaScript client tests"; exit 1; }
 	npm ci --prefix tests/js --no-audit --no-fund --loglevel=error
 
+# the API tooling of clients/typescript: tsc, socket.io-client's types, the generator, the AsyncAPI schema
+TS_STAMP := clients/typescript/node_modules/.package-lock.json
+
+$(TS_STAMP): clients/typescript/package.json clients/typescript/package-lock.json
+	@command -v npm >/dev/null || { echo "Node.js 20 and npm are needed for the TypeScript checks"; exit 1; }
+	npm ci --prefix clients/typescript --no-audit --no-fund --loglevel=error
+
+# headless Chromium and its driver from Debian, for the dashboard's browser test (no browser downloads)
+browser:
+	@[ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ] || { \
+	  command -v apt-get >/dev/null || { echo "install Chromium and chromedriver (Debian: chromium chromium-driver)"; exit 1; }; \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver; }
+
 install: $(STAMP)
+
+## regenerate clients/typescript/events.d.ts after editing docs/asyncapi.yaml
+typescript-events: $(TS_STAMP)
+	node clients/typescript/generate.mjs
+
+## copy the socket.io-client browser bundle the dashboard uses from the npm package (tests/js pins it)
+vendor-socketio: $(JS_STAMP)
+	cp tests/js/node_modules/socket.io-client/dist/socket.io.min.js services/realtime/static/vendor/
+
+## retake docs/dashboard.png (the README's picture of the dashboard)
+screenshot: $(STAMP) $(JS_STAMP) browser
+	DASHBOARD_SCREENSHOT=docs/dashboard.png $(BIN)/pytest -q -rs tests/integration/test_dashboard.py -k live
 
 ## start every service and the door on :5000 (Ctrl-C stops all of it)
 run: $(STAMP)
 	$(BIN)/python -m services.stack --replicas $(REPLICAS)
 
-## the whole suite: unit, deployment-file and integration tests, then the fault tests,
-## which restart RabbitMQ and PostgreSQL and so run on their own, after everything else
-test: $(STAMP) $(JS_STAMP) deploy-tools
+## the whole suite: unit, contract, deployment-file and integration tests, then the fault
+## tests, which restart RabbitMQ and PostgreSQL and so run on their own, after everything else
+test: $(STAMP) $(JS_STAMP) $(TS_STAMP) browser deploy-tools
 	$(BIN)/pytest --ignore=tests/faults
 	$(BIN)/pytest tests/faults
 
@@ -42,7 +68,7 @@ test-faults: $(STAMP)
 test-unit: $(STAMP)
 	$(BIN)/pytest tests/unit
 
-test-integration: $(STAMP) $(JS_STAMP)
+test-integration: $(STAMP) $(JS_STAMP) browser
 	$(BIN)/pytest tests/integration
 
 test-deployment: $(STAMP) deploy-tools
@@ -56,4 +82,4 @@ deploy-tools:
 	  || echo "docker-compose could not be installed (needs root and apt-get): its tests will be skipped"
 
 clean:
-	rm -rf $(VENV) var .pytest_cache tests/js/node_modules
+	rm -rf $(VENV) var .pytest_cache tests/js/node_modules clients/typescript/node_modules

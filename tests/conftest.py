@@ -3,7 +3,12 @@
 Monkey-patching happens first: Nameko's own pytest plugin no longer does it, and the
 services under test expect green sockets exactly as in production.
 """
+import os
 import warnings
+
+# hypothesis loads every installed "hypothesis" plugin on import; trio's (which selenium
+# brings in) cannot import on eventlet's green sockets, and we use no plugin
+os.environ.setdefault("HYPOTHESIS_NO_PLUGINS", "1")
 
 warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated", category=Warning)
 
@@ -11,7 +16,6 @@ import eventlet  # noqa: E402
 
 eventlet.monkey_patch()
 
-import os  # noqa: E402
 import uuid  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -68,16 +72,21 @@ def create_postgres_database(admin_url):
     """A new, uniquely named database (parallel runs never collide); returns (url, drop)."""
     from sqlalchemy import create_engine
     from sqlalchemy.engine import make_url
+    from sqlalchemy.pool import NullPool
 
     name = f"test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(normalise_url(admin_url), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+
+    def admin_sql(statement):
+        # a fresh connection each time: the server may have restarted in between (fault tests)
+        admin = create_engine(normalise_url(admin_url), isolation_level="AUTOCOMMIT", poolclass=NullPool)
+        with admin.connect() as connection:
+            connection.exec_driver_sql(statement)
+        admin.dispose()
+
+    admin_sql(f'CREATE DATABASE "{name}"')
 
     def drop():
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
+        admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     return make_url(admin_url).set(database=name).render_as_string(hide_password=False), drop
 

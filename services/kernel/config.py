@@ -35,7 +35,8 @@ SETTINGS = {
     # how often the door hands the progress it coalesced to the progress service; a SIGKILL
     # loses at most this much of the latest positions (SIGTERM flushes them)
     "PROGRESS_FLUSH_SECONDS": "0.25",
-    "MAX_WORKERS": "10",
+    # concurrent Nameko workers per process; empty: WORKER_POOLS below
+    "MAX_WORKERS": "",
     "LOG_LEVEL": "INFO",
     # containers: how long the runner waits for RabbitMQ and the database before giving
     # up (0: not at all; ``make run`` checks the broker itself before starting anything)
@@ -45,11 +46,17 @@ SETTINGS = {
 }
 
 
-def load_config(environ=None):
-    """Return the Nameko config for this process, read from ``environ``."""
+# the door runs a worker per socket event and per HTTP request, mostly waiting on RPC;
+# a domain service's workers each hold a database connection (pool of 10 + 20 overflow)
+WORKER_POOLS = {"realtime": 500}
+DEFAULT_WORKER_POOL = 30
+
+
+def load_config(environ=None, service=None):
+    """Return the Nameko config for this process (running ``service``), read from ``environ``."""
     environ = os.environ if environ is None else environ
     config = {name: environ.get(name, default) for name, default in SETTINGS.items()}
-    config["max_workers"] = int(config["MAX_WORKERS"])
+    config["max_workers"] = int(config["MAX_WORKERS"] or WORKER_POOLS.get(service, DEFAULT_WORKER_POOL))
     # JSON keeps RPC payloads language-neutral; datetimes travel as ISO strings
     config["serializer"] = "json"
     return config

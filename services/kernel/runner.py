@@ -51,7 +51,7 @@ def main(argv=None):
                         help="wait for the database, apply the migrations and exit (a Kubernetes init container)")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     name = args.service
-    config = load_config()
+    config = load_config(service=name)
     logs.configure(name, config["LOG_LEVEL"], capture_stderr=True)
     # expected errors (a 404, a refused login) are answers, not incidents: no tracebacks
     logging.getLogger("nameko.containers").setLevel(logging.ERROR)

@@ -13,6 +13,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import eventlet
 import eventlet.wsgi
@@ -20,6 +21,7 @@ import socketio
 from nameko.web.server import WebServer, WsgiApp, parse_address
 from socketio.exceptions import ConnectionRefusedError
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.shared_data import SharedDataMiddleware
 from werkzeug.wrappers import Request, Response
 
 from services.kernel.config import split_list
@@ -34,6 +36,7 @@ log = logging.getLogger(__name__)
 
 ROOMS_CHANNEL = "realtime-rooms"
 MAX_MESSAGE_BYTES = 64 * 1024
+STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 
 @dataclass(frozen=True)
@@ -94,7 +97,8 @@ class Door(WebServer):
         self.sio.on("*", self._on_event)
 
     def get_wsgi_app(self):
-        return SocketIOApp(self.sio, OriginPolicy(DoorApp(self), self.allowed_origins))
+        api = OriginPolicy(DoorApp(self), self.allowed_origins)
+        return SocketIOApp(self.sio, dashboard(api))
 
     def make_url_map(self):
         # socket entrypoints register with the door too; only HTTP ones have URL rules
@@ -263,6 +267,18 @@ class SocketIOApp(socketio.WSGIApp):
             # websocket handler does, that there is nothing left to write
             eventlet.wsgi.WSGI_LOCAL.already_handled = True
             return []
+
+
+def dashboard(app):
+    """The dashboard page at ``/dashboard`` and its files under ``/static/``, in front of ``app``.
+
+    werkzeug serves them: ``safe_join`` refuses ``..`` and absolute paths, content types
+    come from the file names, and anything not a file falls through to ``app`` (a 404).
+    """
+    return SharedDataMiddleware(app, {
+        "/dashboard": str(STATIC_DIR / "dashboard.html"),
+        "/static": str(STATIC_DIR),
+    })
 
 
 class DoorApp(WsgiApp):

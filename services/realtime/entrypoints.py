@@ -34,7 +34,7 @@ class Page:
 class ApiEndpoint(HttpRequestHandler):
     """An HTTP route answering in API.md's envelope.
 
-    The worker returns the ``data`` (or a :class:`Page`); platform errors become
+    The worker returns the ``data`` (or a :class:`Page`, or a ready ``Response``); platform errors become
     ``{"error": {"code", "message"}}`` with their status. Anything unexpected is logged
     with its traceback here and answered as a bare 500, never with the traceback.
     """
@@ -48,7 +48,7 @@ class ApiEndpoint(HttpRequestHandler):
 
     def response_from_result(self, result):
         if isinstance(result, Response):
-            return result  # a route that answers in another format (/metrics)
+            return result  # a route that answers in another format (/metrics, the OpenAPI description)
         if isinstance(result, Page):
             body = {"data": result.items, "meta": {"total": result.total, "limit": result.limit,
                                                    "offset": result.offset}}

@@ -11,6 +11,7 @@ from services.realtime.dependencies import (
 )
 from services.realtime.gateway.accounts import AccountsGateway
 from services.realtime.gateway.courses import CoursesGateway
+from services.realtime.gateway.docs import DocsGateway
 from services.realtime.gateway.health import HealthGateway
 from services.realtime.gateway.metrics import MetricsGateway
 from services.realtime.gateway.progress import ProgressGateway
@@ -18,7 +19,7 @@ from services.realtime.gateway.quizzes import QuizzesGateway
 
 
 class RealtimeService(HealthGateway, MetricsGateway, AccountsGateway, CoursesGateway, ProgressGateway,
-                      QuizzesGateway):
+                      QuizzesGateway, DocsGateway):
     name = "realtime"
 
     sockets = Sockets()
