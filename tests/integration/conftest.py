@@ -23,6 +23,10 @@ from services.stack import Stack, broker_problem, port_is_free
 AMQP_BASE = os.environ.get("TEST_AMQP_URI", DEFAULT_AMQP_URI).rstrip("/")
 
 
+def free_port():
+    return free_ports(1)
+
+
 def free_ports(count):
     """The first of ``count`` consecutive free ports (the doors of a stack use port + i)."""
     for _ in range(50):
