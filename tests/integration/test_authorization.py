@@ -45,6 +45,7 @@ PUBLIC_ROUTES = {
     ("POST", "/api/v1/auth/register"), ("POST", "/api/v1/auth/login"), ("POST", "/api/v1/auth/refresh"),
     ("GET", "/api/v1/courses"), ("GET", "/api/v1/courses/<course_id>"),
     ("GET", "/api/v1/courses/<course_id>/reviews"), ("GET", "/health/live"), ("GET", "/health/ready"),
+    ("GET", "/api/v1/openapi.json"), ("GET", "/metrics"),
 }
 # socket events: the payload (for course A) and who gets ``forbidden``
 SOCKET_EVENTS = {
