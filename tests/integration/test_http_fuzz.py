@@ -6,17 +6,31 @@ token. Whatever comes in, the door answers in the envelope and never with a 5xx,
 service logs a traceback. (schemathesis' own pytest plugin predates pytest 9, so its
 strategies are driven with hypothesis directly.)
 """
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 
-from tests.integration.conftest import log_text
+from tests.integration.conftest import Api, log_text, own_vhost, running_stack
 
 EXAMPLES_PER_OPERATION = 40
 # /health/ready answers 503 by design while a backing service is slow (a probe, no input);
 # logout takes no input but would end the fuzzer's own session (tested on its own elsewhere);
 # /metrics takes no input and answers Prometheus text, not JSON (test_observability.py)
 SKIPPED = {("GET", "/health/ready"), ("POST", "/api/v1/auth/logout"), ("GET", "/metrics")}
+
+
+@pytest.fixture(scope="module")
+def stack(key_files, tmp_path_factory):
+    """A platform of its own: the fuzzer's hundreds of failed logins from 127.0.0.1 would
+    lock the shared stack's address out (FAILED_LOGINS_PER_ADDRESS) for the next minute."""
+    with own_vhost() as amqp_uri, running_stack(amqp_uri, key_files, tmp_path_factory.mktemp("fuzz")) as running:
+        yield running
+
+
+@pytest.fixture
+def api(stack):
+    return Api(stack.url)
 
 
 def test_no_generated_request_gets_a_server_error(stack, api):
