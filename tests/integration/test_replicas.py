@@ -93,3 +93,93 @@ def test_each_door_delivers_a_room_broadcast_exactly_once(replicated):
     finally:
         for client in clients:
             client.close()
+
+
+class FailoverProxy:
+    """What a load balancer does for a reconnecting client: connect to the first door that
+    answers (so every request goes to the same live door: sticky, as long-polling needs)."""
+
+    def __init__(self, backends):
+        import socket
+        import threading
+
+        self.backends = backends
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(64)
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        import socket
+        import threading
+
+        while True:
+            client, _ = self.listener.accept()
+            for host, port in self.backends:
+                try:
+                    upstream = socket.create_connection((host, port), timeout=2)
+                    upstream.settimeout(None)
+                    break
+                except OSError:
+                    continue
+            else:
+                client.close()
+                continue
+            for source, target in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(source, target), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source, target):
+        try:
+            while data := source.recv(65536):
+                target.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (source, target):
+                try:
+                    sock.close()
+                except OSError:
+                    pass
+
+
+def test_when_a_door_dies_its_clients_come_back_through_the_other_and_rejoin(replicated):
+    """The client library rejoins (the server does not remember a connection's rooms):
+    app/utils/websocket_client_example.py re-sends its joins on every (re)connect."""
+    import signal
+    import threading
+
+    from app.utils.websocket_client_example import CourseClient
+    from tests.integration.conftest import Campus
+
+    doors = [Api(url) for url in replicated.urls]
+    course, instructor = Campus(doors[1]).course()
+    student = Campus(doors[1]).enrolled_student(course)
+    proxy = FailoverProxy([("127.0.0.1", replicated.port), ("127.0.0.1", replicated.port + 1)])
+    # long-polling: a browser behind this balancer would send the balancer's origin, which
+    # the doors here are not configured to allow; requests sends no Origin at all
+    client = CourseClient(proxy.url, student["access_token"], courses=[course["id"]], transport="polling")
+    rejoined, updates = threading.Event(), []
+    client.sio.on("joined_course", lambda data: rejoined.set())
+    client.sio.on("course_updated", updates.append)
+    client.connect()
+    assert rejoined.wait(10)
+    rejoined.clear()
+
+    replicated.stop_service("realtime", sig=signal.SIGKILL)  # door 1 dies; door 2 lives
+    killed = time.monotonic()
+    try:
+        assert rejoined.wait(30), "the client did not come back"
+        back_after = time.monotonic() - killed
+        doors[1].call("PATCH", f"/api/v1/courses/{course['id']}", token=instructor["access_token"],
+                      json={"title": "After the failover"})
+        deadline = time.monotonic() + 10
+        while not updates and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert [u["title"] for u in updates] == ["After the failover"]
+        print(f"\nfailover: reconnected through the other door and rejoined {back_after:.1f}s after the kill")
+    finally:
+        client.sio.disconnect()
+        replicated.start_service("realtime")
+        replicated.wait_ready(timeout=60)
