@@ -26,12 +26,6 @@ def published(value):
     return value
 
 
-def whole_number(value, field, low, high):
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ValidationFailed(f"{field}: must be a whole number from {low} to {high}", field)
-    return value
-
-
 def rating(value):
     return whole_number(value, "rating", 1, 5)
 

@@ -2,6 +2,7 @@
 from sqlalchemy import func, or_, select, update
 
 from services.courses.models import Course, Enrollment, Review, Video
+from services.kernel.database import paged
 
 
 def course(session, course_id):
@@ -16,11 +17,7 @@ def visible_courses(session, user_id, limit, offset):
     condition = Course.published.is_(True)
     if user_id:
         condition = or_(condition, Course.instructor_id == user_id)
-    total = session.scalar(select(func.count()).select_from(Course).where(condition))
-    rows = session.scalars(
-        select(Course).where(condition).order_by(Course.created_at.desc(), Course.id).limit(limit).offset(offset)
-    ).all()
-    return rows, total
+    return paged(session, Course, condition, (Course.created_at.desc(), Course.id), limit, offset)
 
 
 def shift_videos_from(session, course_id, position):
@@ -43,12 +40,8 @@ def is_enrolled(session, course_id, user_id):
 
 
 def enrollments(session, course_id, limit, offset):
-    condition = Enrollment.course_id == course_id
-    total = session.scalar(select(func.count()).select_from(Enrollment).where(condition))
-    rows = session.scalars(
-        select(Enrollment).where(condition).order_by(Enrollment.enrolled_at, Enrollment.id).limit(limit).offset(offset)
-    ).all()
-    return rows, total
+    return paged(session, Enrollment, Enrollment.course_id == course_id, (Enrollment.enrolled_at, Enrollment.id),
+                 limit, offset)
 
 
 def add_rating(session, course_id, rating):
@@ -60,9 +53,4 @@ def add_rating(session, course_id, rating):
 
 
 def reviews(session, course_id, limit, offset):
-    condition = Review.course_id == course_id
-    total = session.scalar(select(func.count()).select_from(Review).where(condition))
-    rows = session.scalars(
-        select(Review).where(condition).order_by(Review.created_at.desc(), Review.id).limit(limit).offset(offset)
-    ).all()
-    return rows, total
+    return paged(session, Review, Review.course_id == course_id, (Review.created_at.desc(), Review.id), limit, offset)

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 from nameko.extensions import DependencyProvider
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, func, select
 from sqlalchemy.orm import Session
 
 log = logging.getLogger(__name__)
@@ -54,6 +54,13 @@ def make_engine(url):
     # pre_ping: a pooled connection that died with a database restart is replaced
     # instead of failing the next request
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+def paged(session, model, condition, order_by, limit, offset):
+    """``(rows, total)``: one page of ``model`` rows matching ``condition``, and how many match."""
+    total = session.scalar(select(func.count()).select_from(model).where(condition))
+    rows = session.scalars(select(model).where(condition).order_by(*order_by).limit(limit).offset(offset)).all()
+    return rows, total
 
 
 class UnitOfWork:

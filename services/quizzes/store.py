@@ -1,6 +1,7 @@
 """Persistence of quizzes and submissions behind plain functions."""
 from sqlalchemy import func, select
 
+from services.kernel.database import paged
 from services.quizzes.models import Quiz, Submission
 
 
@@ -9,12 +10,7 @@ def quiz(session, quiz_id):
 
 
 def quizzes(session, course_id, limit, offset):
-    condition = Quiz.course_id == course_id
-    total = session.scalar(select(func.count()).select_from(Quiz).where(condition))
-    rows = session.scalars(
-        select(Quiz).where(condition).order_by(Quiz.created_at, Quiz.id).limit(limit).offset(offset)
-    ).all()
-    return rows, total
+    return paged(session, Quiz, Quiz.course_id == course_id, (Quiz.created_at, Quiz.id), limit, offset)
 
 
 def last_attempt(session, quiz_id, user_id):
@@ -30,9 +26,5 @@ def submissions(session, quiz_id, limit, offset, user_id=None):
     condition = Submission.quiz_id == quiz_id
     if user_id is not None:
         condition = condition & (Submission.user_id == user_id)
-    total = session.scalar(select(func.count()).select_from(Submission).where(condition))
-    rows = session.scalars(
-        select(Submission).where(condition)
-        .order_by(Submission.submitted_at, Submission.user_id, Submission.attempt).limit(limit).offset(offset)
-    ).all()
-    return rows, total
+    return paged(session, Submission, condition,
+                 (Submission.submitted_at, Submission.user_id, Submission.attempt), limit, offset)
