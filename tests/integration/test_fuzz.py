@@ -11,7 +11,7 @@ import time
 
 import pytest
 import websocket
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from tests.integration.conftest import log_text
@@ -52,6 +52,8 @@ def test_generated_payloads_always_get_an_answer(stack, api, connect, fuzzers):
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
     @given(event=st.sampled_from(EVENTS), payload=payloads)
     def one(event, payload):
+        # a frame over 64 KB closes the connection by design (test_security.py covers it)
+        assume(len(json.dumps(payload)) < 60_000)
         client = next(fuzzers)
         ack = client.sio.call(event, payload, timeout=10)
         assert isinstance(ack, dict), ack
