@@ -14,6 +14,8 @@ import sys
 import threading
 import time
 import urllib.request
+import uuid
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -50,6 +52,28 @@ def broker_problem(amqp_uri, timeout=3):
         return None
     except Exception as exc:
         return f"RabbitMQ is not answering at {_redact(amqp_uri)} ({type(exc).__name__}: {exc})."
+
+
+def rabbitmqctl(*args):
+    subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
+
+
+@contextmanager
+def temporary_vhost(amqp_base, prefix="test"):
+    """A RabbitMQ vhost of our own, removed afterwards: its AMQP URI.
+
+    The broker at ``amqp_base`` (a URI without the vhost) must already run; the
+    integration tests and the benchmark each run the platform in one, so they never see
+    another run's queues (or a developer's ``make run``).
+    """
+    amqp_base = amqp_base.rstrip("/")
+    name = f"{prefix}-{uuid.uuid4().hex[:10]}"
+    rabbitmqctl("add_vhost", name)
+    rabbitmqctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
+    try:
+        yield f"{amqp_base}/{name}"
+    finally:
+        rabbitmqctl("delete_vhost", name)
 
 
 def _redact(uri):
