@@ -47,6 +47,11 @@ QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
 
 def plan():
     """Every size and duration of the run, in one place (the smoke run shrinks them)."""
+    if os.environ.get("BENCH_PLAN") == "dev":  # a mid-size run to compare one change with the next
+        return {"fanout_clients": [500], "fanout_rate": 10, "fanout_seconds": 8,
+                "ramp_clients_seconds": 3, "max_rates": [20, 40, 80, 120, 160, 240], "max_step_seconds": 4,
+                "connections": 2000, "connection_batch": 1000, "progress_students": 200,
+                "progress_rate": 5, "progress_seconds": 8, "node": True}
     if QUICK:
         return {"fanout_clients": [100, 200], "fanout_rate": 10, "fanout_seconds": 5,
                 "ramp_clients_seconds": 3, "max_rates": [20, 80, 200], "max_step_seconds": 3,

@@ -250,6 +250,14 @@ class SocketIOApp(socketio.WSGIApp):
     """
 
     def __call__(self, environ, start_response):
+        # Compression policy: permessage-deflate is refused. Browsers offer it on every
+        # websocket; eventlet accepts the offer per connection and then deflates every
+        # frame for every client separately (a room emit to 1,000 clients = 1,000
+        # compressions) and keeps a zlib context (~100 KB) per connection. Our frames
+        # are small JSON events, so the door sends them as they are: dropping the offer
+        # before eventlet's handshake reads it makes it answer without the extension,
+        # which RFC 6455/7692 clients accept. Measured in docs/benchmarks.md.
+        environ.pop("HTTP_SEC_WEBSOCKET_EXTENSIONS", None)
         try:
             return super().__call__(environ, start_response)
         except ValueError as exc:
