@@ -135,6 +135,7 @@ class Door(WebServer):
         connection = self.connections.pop(sid, None)
         if connection is None:
             return
+        self.event_limiter.forget(self.event_rate, sid)
         if connection.expiry:
             connection.expiry.cancel()
         user_sids = self.sids_by_user.get(connection.identity.user_id)
