@@ -25,6 +25,7 @@ from werkzeug.wrappers import Request, Response
 from services.kernel.config import split_list
 from services.kernel.errors import PlatformError, RateLimited
 from services.kernel.tokens import Identity
+from services.realtime.broadcast import RoomBroadcast, record_websockets
 from services.realtime.handshake import token_from_handshake
 from services.realtime.ratelimit import RateLimiter
 
@@ -80,13 +81,14 @@ class Door(WebServer):
         self.sio = DoorSocketServer(
             async_mode="eventlet",
             serializer=StrictPacket,
-            client_manager=socketio.KombuManager(config["AMQP_URI"], channel=ROOMS_CHANNEL),
+            client_manager=RoomBroadcast(config["AMQP_URI"], channel=ROOMS_CHANNEL),  # a lean KombuManager
             cors_allowed_origins=self.allowed_origins,
             max_http_buffer_size=MAX_MESSAGE_BYTES,
             # one client's events run in order, in that client's own green thread,
             # so a join is done before the chat message sent right after it
             async_handlers=False,
         )
+        record_websockets(self.sio.eio)  # RoomBroadcast writes room emits straight to the websockets
         self.sio.on("connect", self._on_connect)
         self.sio.on("disconnect", self._on_disconnect)
         self.sio.on("*", self._on_event)
