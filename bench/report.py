@@ -93,7 +93,10 @@ def table(results):
 
 def write(results):
     if results["quick"]:
-        print(table(results))
+        try:
+            print(table(results))
+        except KeyError as missing:  # a partial run (BENCH_ONLY)
+            print(f"(partial run: no {missing})")
         return
     plot(results, PLOT)
     generated = f"{BEGIN}\n{table(results)}\n{END}"

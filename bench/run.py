@@ -51,16 +51,16 @@ def plan():
         return {"fanout_clients": [500], "fanout_rate": 10, "fanout_seconds": 8,
                 "ramp_clients_seconds": 3, "max_rates": [20, 40, 80, 120, 160, 240], "max_step_seconds": 4,
                 "connections": 2000, "connection_batch": 1000, "progress_students": 200,
-                "progress_rate": 5, "progress_seconds": 8, "node": True}
+                "progress_rate": 5, "progress_seconds": 8, "node": True, "replicas": 1}
     if QUICK:
         return {"fanout_clients": [100, 200], "fanout_rate": 10, "fanout_seconds": 5,
                 "ramp_clients_seconds": 3, "max_rates": [20, 80, 200], "max_step_seconds": 3,
                 "connections": 1000, "connection_batch": 500, "progress_students": 100,
-                "progress_rate": 5, "progress_seconds": 5, "node": True}
+                "progress_rate": 5, "progress_seconds": 5, "node": True, "replicas": 1}
     return {"fanout_clients": [250, 500, 1000], "fanout_rate": 10, "fanout_seconds": 30,
             "ramp_clients_seconds": 10, "max_rates": [20, 40, 60, 80, 100, 130, 160, 200, 260, 330, 420],
             "max_step_seconds": 6, "connections": 10_000, "connection_batch": 1000,
-            "progress_students": 500, "progress_rate": 5, "progress_seconds": 30, "node": True}
+            "progress_students": 500, "progress_rate": 5, "progress_seconds": 30, "node": True, "replicas": 1}
 
 
 # -- the platform ----------------------------------------------------------------------
@@ -263,24 +263,31 @@ class Dispatcher:
         return first, self.seq, max(time.monotonic() - started, count / rate)
 
 
-def fanout_window(gen, dispatcher, clients, rate, seconds, grace=5.0):
+def fanout_window(gen, dispatcher, clients, rate, seconds, grace=5.0, server_pids=()):
+    gen_cpu, server_cpu = gen.cpu_seconds(), sum(cpu_seconds(pid) for pid in server_pids)
     first, last, wall = dispatcher.run(rate, seconds)
     result = gen.ask("fanout_window", first_seq=first, last_seq=last, clients=clients, seconds=wall, grace=grace)
     result["rate"] = rate
     result["achieved_rate"] = round((last - first + 1) / wall, 1)
+    # CPU over the sending window and its drain, as a share of one core during the window
+    result["loadgen_cpu_percent"] = round(100 * (gen.cpu_seconds() - gen_cpu) / wall, 1)
+    if server_pids:
+        result["server_cpu_percent"] = round(100 * (sum(cpu_seconds(pid) for pid in server_pids) - server_cpu) / wall, 1)
     return result
 
 
-def fanout_max(gen, dispatcher, clients, rates, step_seconds, log):
+def fanout_max(gen, dispatcher, clients, rates, step_seconds, log, server_pids=()):
     steps = []
     best = None
     for rate in rates:
-        step = fanout_window(gen, dispatcher, clients, rate, step_seconds, grace=4.0)
+        step = fanout_window(gen, dispatcher, clients, rate, step_seconds, grace=4.0, server_pids=server_pids)
         passed = step["p99_ms"] is not None and step["p99_ms"] <= 100 and step["delivered_ratio"] >= 0.999
         step["passed"] = passed
         steps.append(step)
         log(f"    rate {rate}/s: p50 {step['p50_ms']} p99 {step['p99_ms']} ms, delivered "
-            f"{step['delivered_ratio']}, {step['deliveries_per_s']} deliveries/s {'ok' if passed else 'STOP'}")
+            f"{step['delivered_ratio']}, {step['deliveries_per_s']} deliveries/s (server CPU "
+            f"{step.get('server_cpu_percent')} %, load generator {step['loadgen_cpu_percent']} %) "
+            f"{'ok' if passed else 'STOP'}")
         if passed:
             best = step
         else:
@@ -343,11 +350,8 @@ def scenario_fanout(stack_url_port, gen, dispatcher, tokens, course_id, p, log, 
         time.sleep(1.0)
         final = size == p["fanout_clients"][-1]
         seconds = p["fanout_seconds"] if final else p["ramp_clients_seconds"]
-        cpu = gen.cpu_seconds()
-        door_cpu = sum(cpu_seconds(pid) for pid in door_pids)
-        window = fanout_window(gen, dispatcher, size, p["fanout_rate"], seconds)
-        window["loadgen_cpu_percent"] = round(100 * (gen.cpu_seconds() - cpu) / seconds, 1)
-        window["door_cpu_percent"] = round(100 * (sum(cpu_seconds(pid) for pid in door_pids) - door_cpu) / seconds, 1)
+        window = fanout_window(gen, dispatcher, size, p["fanout_rate"], seconds, server_pids=door_pids)
+        window["door_cpu_percent"] = window.get("server_cpu_percent")
         window["deflate_accepted"] = answer["deflate_accepted"]
         by_clients.append(window)
         log(f"    {size} clients at {p['fanout_rate']}/s for {seconds}s: p50 {window['p50_ms']} "
@@ -438,12 +442,12 @@ def node_baseline(amqp_uri, public_key, minter, course_id, instructor_id, p, log
         joins = gen.ask("join", event="join_course", data={"course_id": course_id}, count=len(tokens))
         assert joins["failed"] == 0, joins
         time.sleep(1.0)
-        cpu = cpu_seconds(server.pid)
-        fanout = fanout_window(gen, dispatcher, len(tokens), p["fanout_rate"], p["fanout_seconds"])
-        fanout["server_cpu_percent"] = round(100 * (cpu_seconds(server.pid) - cpu) / p["fanout_seconds"], 1)
+        fanout = fanout_window(gen, dispatcher, len(tokens), p["fanout_rate"], p["fanout_seconds"],
+                               server_pids=[server.pid])
         fanout["deflate_accepted"] = connected["deflate_accepted"]
         log(f"    node fanout: p50 {fanout['p50_ms']} p99 {fanout['p99_ms']} ms, delivered {fanout['delivered_ratio']}")
-        maximum = fanout_max(gen, dispatcher, len(tokens), p["max_rates"], p["max_step_seconds"], log)
+        maximum = fanout_max(gen, dispatcher, len(tokens), p["max_rates"], p["max_step_seconds"], log,
+                             server_pids=[server.pid])
         gen.close()
         return {"p50_ms": fanout["p50_ms"], "p99_ms": fanout["p99_ms"], "fanout": fanout,
                 "max_deliveries_per_s": maximum["max_deliveries_per_s"], "fanout_max": maximum,
@@ -511,32 +515,52 @@ def main():
         gen.ask("init", url=stack.url)
         gen_cpu_start = gen.cpu_seconds()
 
-        log("connections: ramp on one realtime process")
-        with profiled(stack.processes["realtime"].pid, "connections"):
-            results["connections"] = scenario_connections(stack, gen, minter, p, log)
+        only = set(filter(None, os.environ.get("BENCH_ONLY", "").split(",")))  # for iterating on one scenario
+        wanted = lambda name: not only or name in only  # noqa: E731
+        if wanted("connections"):
+            log("connections: ramp on one realtime process")
+            with profiled(stack.processes["realtime"].pid, "connections"):
+                results["connections"] = scenario_connections(stack, gen, minter, p, log)
 
         dispatcher = Dispatcher(amqp_uri, course["id"], instructor["user"]["id"])
-        door_pids = [stack.processes["realtime"].pid]
-        log("fanout: course_updated through RabbitMQ to one course room")
-        results["fanout"] = scenario_fanout(None, gen, dispatcher, student_tokens, course["id"], p, log, door_pids)
-        log("fanout_max: raising the event rate")
-        with profiled(stack.processes["realtime"].pid, "fanout_max"):
-            results["fanout_max"] = fanout_max(gen, dispatcher, students, p["max_rates"], p["max_step_seconds"], log)
-        results["loadgen_errors"] = gen.ask("stats")["errors"]
+        # more door replicas for the fan-out (rooms shared over RabbitMQ): each its own
+        # Stack of just "realtime", on its own port; clients are spread over them
+        replicas = []
+        for n in range(int(os.environ.get("BENCH_REPLICAS", p["replicas"])) - 1):
+            replica = Stack(stack.env, var_dir / f"replica-{n + 2}", port=free_port(), echo=False)
+            stack_of.callback(replica.stop)
+            replica.start(services=("realtime",))
+            replica.wait_ready(timeout=120)
+            replicas.append(replica)
+        ports = [stack.port] + [r.port for r in replicas]
+        door_pids = [stack.processes["realtime"].pid] + [r.processes["realtime"].pid for r in replicas]
+        results["replicas"] = len(ports)
+        if wanted("fanout"):
+            log("fanout: course_updated through RabbitMQ to one course room")
+            results["fanout"] = scenario_fanout(None, gen, dispatcher, student_tokens, course["id"], p, log,
+                                                door_pids, ports=ports)
+            log("fanout_max: raising the event rate")
+            with profiled(stack.processes["realtime"].pid, "fanout_max"):
+                results["fanout_max"] = fanout_max(gen, dispatcher, students, p["max_rates"],
+                                                   p["max_step_seconds"], log, server_pids=door_pids)
+            results["loadgen_errors"] = gen.ask("stats")["errors"]
 
-        log("progress: students reporting video_progress")
-        with profiled(stack.processes["realtime"].pid, "progress"):
-            results["progress"] = scenario_progress(stack, gen, instructor["access_token"], student_tokens, course,
-                                                    video, p, log)
+        if wanted("progress"):
+            log("progress: students reporting video_progress")
+            with profiled(stack.processes["realtime"].pid, "progress"):
+                results["progress"] = scenario_progress(stack, gen, instructor["access_token"], student_tokens,
+                                                        course, video, p, log)
         results["loadgen_cpu_s_total"] = round(gen.cpu_seconds() - gen_cpu_start, 2)
         gen.close()
+        for replica in replicas:
+            replica.stop()
         stack.stop()
-        if p["node"] and os.environ.get("BENCH_NODE", "1") != "0":
+        if p["node"] and os.environ.get("BENCH_NODE", "1") != "0" and wanted("node"):
             log("node_baseline: socket.io 4 + amqplib on the same events")
             results["node_baseline"] = node_baseline(amqp_uri, keys[1], minter, course["id"],
                                                      instructor["user"]["id"], p, log)
     node = results.get("node_baseline", {})
-    if node.get("max_deliveries_per_s"):
+    if node.get("max_deliveries_per_s") and "fanout_max" in results:
         results["ratio_vs_node"] = round(results["fanout_max"]["max_deliveries_per_s"] / node["max_deliveries_per_s"], 3)
     results["finished_at"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
