@@ -12,9 +12,8 @@ profiles showed (docs/benchmarks.md):
   threads emit at once over the one publisher connection; the emits made while a
   publish is under way leave together as one ``batch`` message (which every door
   replica unpacks; a single emit still goes out in upstream's format).
-* **Listening.** Upstream acknowledges every message it reads and JSON-decodes it twice
-  (kombu's body, then the manager's own payload) before noticing that it published it
-  itself. Here the queue (private to this process, gone with it) is consumed without
+* **Listening.** Upstream acknowledges every message it reads and decodes it before
+  noticing that it published it itself. Here the queue (private to this process, gone with it) is consumed without
   acknowledgements, and a message this replica published is recognised by its ending
   (``"host_id": "<ours>"}`` is always the last key: Python dicts keep their order) and
   dropped undecoded.
@@ -145,9 +144,10 @@ class RoomBroadcast(socketio.KombuManager):
     def _is_own(self, raw_body):
         """Whether a message read back from the exchange was published by this replica."""
         if self._own_ending is None:
-            # kombu sends our JSON text as a JSON string: quotes inside it are escaped
+            # our JSON text travels as it is (kombu sends a str as text/plain); a JSON-
+            # serialised copy of it (escaped quotes) is recognised too
             ending = self.json.dumps({"host_id": self.host_id})[1:]
-            self._own_ending = (self.json.dumps(ending)[1:]).encode()
+            self._own_ending = (ending.encode(), self.json.dumps(ending)[1:].encode())
         if isinstance(raw_body, str):
             raw_body = raw_body.encode()
         return raw_body.endswith(self._own_ending)
@@ -158,7 +158,7 @@ class RoomBroadcast(socketio.KombuManager):
             try:
                 with self._connection() as connection:
                     messages = []
-                    consumer = connection.Consumer(self._queue(), no_ack=True, accept=["json"],
+                    consumer = connection.Consumer(self._queue(), no_ack=True, accept=["json", "text/plain"],
                                                    on_message=messages.append)
                     with consumer:
                         while True:
