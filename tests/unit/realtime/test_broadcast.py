@@ -6,7 +6,9 @@ from unittest import mock
 from kombu.utils.json import dumps as kombu_dumps
 from socketio import base_manager
 
-from services.realtime.broadcast import RoomBroadcast, text_frame
+from eventlet.websocket import RFC6455WebSocket
+
+from services.realtime.broadcast import RoomBroadcast, apply_mask, text_frame
 
 
 def managers():
@@ -67,3 +69,22 @@ def test_text_frames_carry_the_three_length_encodings():
     assert text_frame(b"hi") == b"\x81\x02hi"
     assert text_frame(b"x" * 200)[:4] == b"\x81\x7e\x00\xc8"
     assert text_frame(b"x" * 70000)[:10] == b"\x81\x7f" + (70000).to_bytes(8, "big")
+
+
+def test_unmasking_gives_eventlets_bytes():
+    original = RFC6455WebSocket.__dict__["_apply_mask"].__func__ \
+        if RFC6455WebSocket._apply_mask is not apply_mask else None
+    rng = random.Random(3)
+
+    def reference(data, mask, length=None, offset=0):  # eventlet 0.41's own, byte by byte
+        if length is None:
+            length = len(data)
+        return b"".join(bytes((data[i] ^ mask[(offset + i) % 4],)) for i in range(length))
+
+    for _ in range(300):
+        data = bytes(rng.randrange(256) for _ in range(rng.randrange(0, 300)))
+        mask = [rng.randrange(256) for _ in range(4)]
+        length = rng.choice([None, len(data), max(0, len(data) - rng.randrange(5))])
+        offset = rng.randrange(8)
+        assert apply_mask(data, mask, length, offset) == reference(data, mask, length, offset)
+    assert original is None or original(b"abc", [1, 2, 3, 4]) == reference(b"abc", [1, 2, 3, 4])
