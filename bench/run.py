@@ -377,24 +377,23 @@ def scenario_fanout(stack_url_port, gen, dispatcher, tokens, course_id, p, log, 
     return result
 
 
-def scenario_progress(stack, gen, instructor_token, tokens, course, video, p, log):
+def scenario_progress(stack, gen, instructor_token, tokens, course, video, p, log, door_pids, ports=None):
     students = p["progress_students"]
     gen.ask("close")
     teacher = gen.ask("connect", tokens=[instructor_token], record="progress")
     assert teacher["connected"] == 1, teacher
     joined = gen.ask("join", event="join_course", data={"course_id": course["id"]}, first=0, count=1)
     assert joined["joined"] == 1, joined
-    answer = gen.ask("connect", tokens=tokens[:students], record=None, concurrency=100)
+    answer = gen.ask("connect", tokens=tokens[:students], record=None, concurrency=100, ports=ports)
     assert answer["failed"] == 0, answer
-    pid = stack.processes["realtime"].pid
-    door_cpu = cpu_seconds(pid)
+    door_cpu = sum(cpu_seconds(pid) for pid in door_pids)
     gen_cpu = gen.cpu_seconds()
     wall = time.monotonic()
     run = gen.ask("progress_run", first=1, count=students, video_id=video["id"], course_id=course["id"],
                   rate=p["progress_rate"], seconds=p["progress_seconds"],
                   duration_seconds=video["duration_seconds"])
     collected = gen.ask("progress_collect", final_position=run["final_position"], students=students, grace=30)
-    door_cpu = cpu_seconds(pid) - door_cpu
+    door_cpu = sum(cpu_seconds(pid) for pid in door_pids) - door_cpu
     wall = time.monotonic() - wall
     # what storage holds, read back through the instructor's API
     campus = Campus(stack.url)
@@ -564,7 +563,7 @@ def main():
             log("progress: students reporting video_progress")
             with profiled(stack.processes["realtime"].pid, "progress"):
                 results["progress"] = scenario_progress(stack, gen, instructor["access_token"], student_tokens,
-                                                        course, video, p, log)
+                                                        course, video, p, log, door_pids, ports=ports)
         results["loadgen_cpu_s_total"] = round(gen.cpu_seconds() - gen_cpu_start, 2)
         gen.close()
         for replica in replicas:
