@@ -51,16 +51,16 @@ def plan():
         return {"fanout_clients": [500], "fanout_rate": 10, "fanout_seconds": 8,
                 "ramp_clients_seconds": 3, "max_rates": [20, 40, 80, 120, 160, 240], "max_step_seconds": 4,
                 "connections": 2000, "connection_batch": 1000, "progress_students": 200,
-                "progress_rate": 5, "progress_seconds": 8, "node": True, "replicas": 1}
+                "progress_rate": 5, "progress_seconds": 8, "node": True, "fanout_replicas": 1, "progress_replicas": 2}
     if QUICK and os.environ.get("BENCH_PLAN") != "full":
         return {"fanout_clients": [100, 200], "fanout_rate": 10, "fanout_seconds": 5,
                 "ramp_clients_seconds": 3, "max_rates": [20, 80, 200], "max_step_seconds": 3,
                 "connections": 1000, "connection_batch": 500, "progress_students": 100,
-                "progress_rate": 5, "progress_seconds": 5, "node": True, "replicas": 1}
+                "progress_rate": 5, "progress_seconds": 5, "node": True, "fanout_replicas": 1, "progress_replicas": 2}
     return {"fanout_clients": [250, 500, 1000], "fanout_rate": 10, "fanout_seconds": 30,
             "ramp_clients_seconds": 10, "max_rates": [20, 40, 60, 80, 100, 130, 160, 200, 260, 330, 420],
             "max_step_seconds": 6, "connections": 10_000, "connection_batch": 1000,
-            "progress_students": 500, "progress_rate": 5, "progress_seconds": 30, "node": True, "replicas": 1}
+            "progress_students": 500, "progress_rate": 5, "progress_seconds": 30, "node": True, "fanout_replicas": 1, "progress_replicas": 2}
 
 
 # -- the platform ----------------------------------------------------------------------
@@ -537,18 +537,22 @@ def main():
                 results["connections"] = scenario_connections(stack, gen, minter, p, log)
 
         dispatcher = Dispatcher(amqp_uri, course["id"], instructor["user"]["id"])
-        # more door replicas for the fan-out (rooms shared over RabbitMQ): each its own
-        # Stack of just "realtime", on its own port; clients are spread over them
+        # more door replicas (rooms shared over RabbitMQ): each its own Stack of just
+        # "realtime", on its own port; the clients of a scenario are spread over them
         replicas = []
-        for n in range(int(os.environ.get("BENCH_REPLICAS", p["replicas"])) - 1):
-            replica = Stack(stack.env, var_dir / f"replica-{n + 2}", port=free_port(), echo=False)
-            stack_of.callback(replica.stop)
-            replica.start(services=("realtime",))
-            replica.wait_ready(timeout=120)
-            replicas.append(replica)
-        ports = [stack.port] + [r.port for r in replicas]
-        door_pids = [stack.processes["realtime"].pid] + [r.processes["realtime"].pid for r in replicas]
-        results["replicas"] = len(ports)
+
+        def doors(count):
+            while len(replicas) < count - 1:
+                replica = Stack(stack.env, var_dir / f"replica-{len(replicas) + 2}", port=free_port(), echo=False)
+                stack_of.callback(replica.stop)
+                replica.start(services=("realtime",))
+                replica.wait_ready(timeout=120)
+                replicas.append(replica)
+            return ([stack.port] + [r.port for r in replicas],
+                    [stack.processes["realtime"].pid] + [r.processes["realtime"].pid for r in replicas])
+
+        ports, door_pids = doors(int(os.environ.get("BENCH_FANOUT_REPLICAS", p["fanout_replicas"])))
+        results["fanout_replicas"] = len(ports)
         if wanted("fanout"):
             log("fanout: course_updated through RabbitMQ to one course room")
             results["fanout"] = scenario_fanout(None, gen, dispatcher, student_tokens, course["id"], p, log,
@@ -560,7 +564,9 @@ def main():
             results["loadgen_errors"] = gen.ask("stats")["errors"]
 
         if wanted("progress"):
-            log("progress: students reporting video_progress")
+            ports, door_pids = doors(int(os.environ.get("BENCH_PROGRESS_REPLICAS", p["progress_replicas"])))
+            results["progress_replicas"] = len(ports)
+            log(f"progress: students reporting video_progress to {len(ports)} door process(es)")
             with profiled(stack.processes["realtime"].pid, "progress"):
                 results["progress"] = scenario_progress(stack, gen, instructor["access_token"], student_tokens,
                                                         course, video, p, log, door_pids, ports=ports)
