@@ -53,7 +53,8 @@ def table(results):
         "",
         "| scenario | measured | target | |",
         "|---|---|---|---|",
-        f"| fanout ({f['clients']} clients, {f['rate']}/s, {f['events']} events) | p50 {f['p50_ms']} ms, "
+        f"| fanout ({f['clients']} clients, {f['rate']}/s, {f['events']} events, "
+        f"{results.get('fanout_replicas', 1)} door process) | p50 {f['p50_ms']} ms, "
         f"p95 {f['p95_ms']} ms, p99 {f['p99_ms']} ms, max {f['max_ms']} ms; delivered {f['delivered_ratio']}; "
         f"{f['deliveries_per_s']} deliveries/s | p50 <= 20, p99 <= 100, delivered 1.0 | "
         f"{mark(f['p50_ms'] <= 20 and f['p99_ms'] <= 100 and f['delivered_ratio'] >= 1.0)} |",
@@ -62,12 +63,14 @@ def table(results):
         f"| node_baseline | p50 {node.get('p50_ms')} ms, p99 {node.get('p99_ms')} ms, "
         f"{node.get('max_deliveries_per_s')} deliveries/s | | |",
         f"| ratio_vs_node | {ratio} | >= 1.0 | {mark(ratio is not None and ratio >= 1.0)} |",
-        f"| connections | {c['reached']} of {c['target']}, {c['connects_per_s']} connects/s, RSS {c['rss_mb']} MB "
-        f"({c['kb_per_connection']} KB per connection) | 10,000, <= 100 KB, >= 300/s | "
+        f"| connections (one door process) | {c['reached']} of {c['target']}, {c['connects_per_s']} connects/s, "
+        f"RSS {c['rss_idle_mb']} -> {c['rss_mb']} MB ({c['kb_per_connection']} KB per connection); 10,000 "
+        f"disconnects handled in {c.get('disconnect_seconds')} s | 10,000, <= 100 KB, >= 300/s | "
         f"{mark(c['reached'] >= 10000 and c['kb_per_connection'] <= 100 and c['connects_per_s'] >= 300)} |",
         f"| progress ({pr['students']} students x {pr['rate_per_student']}/s) | sent {pr['sent_per_s']}/s, "
         f"stored {pr['stored_per_s']} rows/s, lag p99 {pr['lag_p99_ms']} ms, final values lost "
-        f"{pr['final_values_lost']}, {pr['db_transactions']} DB transactions for {pr['sent']} updates | "
+        f"{pr['final_values_lost']}, {pr['db_transactions']} DB transactions for {pr['sent']} updates; "
+        f"{results.get('progress_replicas', 1)} door process(es) at {pr.get('door_cpu_percent')} % CPU in all | "
         f">= 2000/s, lag p99 <= 2000, lost 0, transactions << updates | "
         f"{mark(pr['sent_per_s'] >= 2000 and (pr['lag_p99_ms'] or 1e9) <= 2000 and pr['final_values_lost'] == 0 and pr['db_transactions'] * 10 < pr['sent'])} |",
         "",
@@ -80,12 +83,17 @@ def table(results):
     for r in f["by_clients"]:
         lines.append(f"| {r['clients']} | {r['p50_ms']} | {r['p95_ms']} | {r['p99_ms']} | {r['max_ms']} | "
                      f"{r['delivered_ratio']} | {r.get('door_cpu_percent')} | {r.get('loadgen_cpu_percent')} |")
-    lines += ["", "fanout_max steps (ours, then Node):", "",
-              "| server | events/s | p50 ms | p99 ms | delivered | deliveries/s |", "|---|---|---|---|---|---|"]
+    lines += ["", f"fanout_max steps, {m['clients']} clients (ours, then Node). Server and load generator CPU "
+              "in % of one core over the step; CPU per delivery = server CPU time / deliveries:", "",
+              "| server | events/s | p50 ms | p99 ms | delivered | deliveries/s | server CPU % | "
+              "server CPU us per delivery | load generator CPU % |",
+              "|---|---|---|---|---|---|---|---|---|"]
     for name, steps in (("realtime", m["steps"]), ("node", node.get("fanout_max", {}).get("steps", []))):
         for s in steps:
+            cpu = s.get("server_cpu_percent")
+            per = round(cpu / 100 / s["deliveries_per_s"] * 1e6, 1) if cpu and s["deliveries_per_s"] else None
             lines.append(f"| {name} | {s['rate']} | {s['p50_ms']} | {s['p99_ms']} | {s['delivered_ratio']} | "
-                         f"{s['deliveries_per_s']} |")
+                         f"{s['deliveries_per_s']} | {cpu} | {per} | {s.get('loadgen_cpu_percent')} |")
     lines += ["", f"Load generator CPU over the whole run: {results['loadgen_cpu_s_total']} s.", "",
               "![latency by clients, memory by connections](benchmarks.png)"]
     return "\n".join(lines)

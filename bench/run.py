@@ -387,6 +387,7 @@ def scenario_progress(stack, gen, instructor_token, tokens, course, video, p, lo
     answer = gen.ask("connect", tokens=tokens[:students], record=None, concurrency=100, ports=ports)
     assert answer["failed"] == 0, answer
     door_cpu = sum(cpu_seconds(pid) for pid in door_pids)
+    service_cpu = {name: cpu_seconds(proc.pid) for name, proc in stack.processes.items() if name != "realtime"}
     gen_cpu = gen.cpu_seconds()
     wall = time.monotonic()
     run = gen.ask("progress_run", first=1, count=students, video_id=video["id"], course_id=course["id"],
@@ -395,6 +396,8 @@ def scenario_progress(stack, gen, instructor_token, tokens, course, video, p, lo
     collected = gen.ask("progress_collect", final_position=run["final_position"], students=students, grace=30)
     door_cpu = sum(cpu_seconds(pid) for pid in door_pids) - door_cpu
     wall = time.monotonic() - wall
+    service_cpu = {name: round(100 * (cpu_seconds(stack.processes[name].pid) - before) / wall, 1)
+                   for name, before in service_cpu.items()}
     # what storage holds, read back through the instructor's API
     campus = Campus(stack.url)
     stored_final = 0
@@ -423,8 +426,9 @@ def scenario_progress(stack, gen, instructor_token, tokens, course, video, p, lo
         "db_transactions": collected["transactions"],
         "student_progress_live": collected["student_progress"],
         "errors": stats["errors"],
-        "door_cpu_percent": round(100 * door_cpu / wall, 1),
+        "door_cpu_percent": round(100 * door_cpu / wall, 1), "other_services_cpu_percent": service_cpu,
         "loadgen_cpu_percent": round(100 * (gen.cpu_seconds() - gen_cpu) / wall, 1),
+        "wall_seconds": round(wall, 1),
     }
     log(f"    sent {result['sent_per_s']}/s, stored rows {result['stored_per_s']}/s in "
         f"{result['db_transactions']} transactions, lag p99 {result['lag_p99_ms']} ms, "
@@ -567,7 +571,8 @@ def main():
             ports, door_pids = doors(int(os.environ.get("BENCH_PROGRESS_REPLICAS", p["progress_replicas"])))
             results["progress_replicas"] = len(ports)
             log(f"progress: students reporting video_progress to {len(ports)} door process(es)")
-            with profiled(stack.processes["realtime"].pid, "progress"):
+            with profiled(stack.processes["realtime"].pid, "progress"), \
+                    profiled(stack.processes["progress"].pid, "progress-service"):
                 results["progress"] = scenario_progress(stack, gen, instructor["access_token"], student_tokens,
                                                         course, video, p, log, door_pids, ports=ports)
         results["loadgen_cpu_s_total"] = round(gen.cpu_seconds() - gen_cpu_start, 2)
@@ -597,7 +602,7 @@ def write(results):
     (RESULTS / f"{'quick-' if results['quick'] else ''}{stamp}.json").write_text(text + "\n")
     from bench import report
     report.write(results)
-    print(f"wrote {RESULTS / name} and docs/benchmarks.md")
+    print(f"wrote {RESULTS / name}" + ("" if results["quick"] else " and docs/benchmarks.md (+ benchmarks.png)"))
 
 
 if __name__ == "__main__":
