@@ -9,6 +9,7 @@ replicas share rooms: an emit to a room reaches that room's clients on every rep
 The door keeps the table of live connections (who each ``sid`` is, when its token
 expires) and hands client events to ``@on_socket`` entrypoints as Nameko workers.
 """
+import gc
 import json
 import logging
 import time
@@ -104,6 +105,13 @@ class Door(WebServer):
             return super().make_url_map()
         finally:
             self._providers = saved
+
+    def start(self):
+        super().start()
+        # the start-up heap (modules, the service, its dependencies) lives as long as the
+        # process: keep it out of the garbage collector's full passes, whose pauses show
+        # as delivery-latency spikes for every client (docs/benchmarks.md)
+        gc.freeze()
 
     def stop(self):
         for timer in [c.expiry for c in self.connections.values() if c.expiry]:
