@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # processes of every service for `make run` (doors on 5000, 5001, ...)
 REPLICAS ?= 1
 
-.PHONY: run test test-unit test-integration test-faults install browser typescript-events vendor-socketio screenshot test-deployment deploy-tools clean
+.PHONY: run test test-unit test-integration test-faults install browser typescript-events vendor-socketio screenshot test-deployment deploy-tools bench clean
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required (set PYTHON=...)"; exit 1; }
@@ -81,5 +81,22 @@ deploy-tools:
 	  && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null; } \
 	  || echo "docker-compose could not be installed (needs root and apt-get): its tests will be skipped"
 
+# the benchmark's extras (matplotlib for the plot, py-spy for BENCH_PROFILE=1)
+BENCH_STAMP := $(VENV)/.bench-installed
+
+$(BENCH_STAMP): pyproject.toml | $(STAMP)
+	$(BIN)/pip install --quiet -e '.[bench]'
+	@touch $@
+
+NODE_BASELINE := bench/baselines/node/node_modules/.package-lock.json
+
+$(NODE_BASELINE): bench/baselines/node/package.json bench/baselines/node/package-lock.json
+	@command -v npm >/dev/null || { echo "Node.js 20 and npm are needed for the Node baseline"; exit 1; }
+	npm ci --prefix bench/baselines/node --no-audit --no-fund --loglevel=error
+
+## measure the platform (docs/benchmarks.md); BENCH_QUICK=1 for a one-minute smoke run. Not part of `make test`.
+bench: $(STAMP) $(BENCH_STAMP) $(NODE_BASELINE)
+	ulimit -n $$(ulimit -Hn) && $(BIN)/python -m bench.run
+
 clean:
-	rm -rf $(VENV) var .pytest_cache tests/js/node_modules clients/typescript/node_modules
+	rm -rf $(VENV) var .pytest_cache tests/js/node_modules clients/typescript/node_modules bench/baselines/node/node_modules

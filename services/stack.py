@@ -17,6 +17,8 @@ import sys
 import threading
 import time
 import urllib.request
+import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 from services import SERVICES
@@ -42,6 +44,28 @@ def ensure_dev_keys(directory):
         public.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
                                                          serialization.PublicFormat.SubjectPublicKeyInfo))
     return private, public
+
+
+def rabbitmqctl(*args):
+    subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
+
+
+@contextmanager
+def temporary_vhost(amqp_base, prefix="test"):
+    """A RabbitMQ vhost of our own, removed afterwards: its AMQP URI.
+
+    The broker at ``amqp_base`` (a URI without the vhost) must already run; the
+    integration tests and the benchmark each run the platform in one, so they never see
+    another run's queues (or a developer's ``make run``).
+    """
+    amqp_base = amqp_base.rstrip("/")
+    name = f"{prefix}-{uuid.uuid4().hex[:10]}"
+    rabbitmqctl("add_vhost", name)
+    rabbitmqctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
+    try:
+        yield f"{amqp_base}/{name}"
+    finally:
+        rabbitmqctl("delete_vhost", name)
 
 
 class Stack:

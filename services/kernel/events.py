@@ -37,8 +37,10 @@ the latest position and ``reported_at`` (epoch seconds, the door's clock) when i
 
 # progress
 PROGRESS_RECORDED = EventName("progress", "progress_recorded")
-"""{event_id, user_id, video_id, course_id, watched_seconds, last_position, percent_complete,
-completed, updated_at}"""
+"""{event_id, records: [{user_id, video_id, course_id, watched_seconds, last_position,
+percent_complete, completed, updated_at}]}: the rows one stored batch changed, in ONE event
+(as the door hands over its reports in one ``progress_reported``): one publish per
+transaction, not per row, and one door worker announcing them all."""
 
 # quizzes
 QUIZ_SUBMITTED = EventName("quizzes", "quiz_submitted")

@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 def record_reports(uow, raw_reports):
     """Apply one batch of door reports in one transaction; returns how many rows changed.
 
-    Records ``progress_recorded`` for every changed row (published after the commit).
+    Records one ``progress_recorded`` listing every changed row (published after the commit).
     A malformed report is skipped, not raised: the batch is redelivered on errors, and a
     report that can never be stored must not hold back the good ones beside it.
     """
@@ -29,13 +29,13 @@ def record_reports(uow, raw_reports):
         except ValidationFailed as exc:
             log.warning("skipping a malformed progress report (%s): %r", exc, data)
     changed = store.record(uow.session, rules.merge_all(reports), utcnow())
-    for row in changed:
-        uow.record(events.PROGRESS_RECORDED.event_type, {
-            "event_id": str(uuid.uuid4()), "user_id": row["user_id"], "video_id": row["video_id"],
+    if changed:
+        uow.record(events.PROGRESS_RECORDED.event_type, {"event_id": str(uuid.uuid4()), "records": [{
+            "user_id": row["user_id"], "video_id": row["video_id"],
             "course_id": row["course_id"], "watched_seconds": row["watched_seconds"],
             "last_position": row["last_position"], "percent_complete": row["percent_complete"],
             "completed": row["completed"], "updated_at": iso(row["updated_at"]),
-        })
+        } for row in changed]})
     uow.commit()
     return len(changed)
 

@@ -9,6 +9,7 @@ replicas share rooms: an emit to a room reaches that room's clients on every rep
 The door keeps the table of live connections (who each ``sid`` is, when its token
 expires) and hands client events to ``@on_socket`` entrypoints as Nameko workers.
 """
+import gc
 import json
 import logging
 import time
@@ -27,7 +28,7 @@ from werkzeug.wrappers import Request, Response
 from services.kernel.config import split_list
 from services.kernel.errors import PlatformError, RateLimited
 from services.kernel.tokens import Identity
-from services.realtime.broadcast import RoomBroadcaster
+from services.realtime.broadcast import RoomBroadcast, record_websockets
 from services.realtime.handshake import token_from_handshake
 from services.realtime.metrics import CountingServer
 from services.realtime.ratelimit import RateLimiter
@@ -85,13 +86,14 @@ class Door(WebServer):
         self.sio = DoorSocketServer(
             async_mode="eventlet",
             serializer=StrictPacket,
-            client_manager=RoomBroadcaster(config["AMQP_URI"], channel=ROOMS_CHANNEL),
+            client_manager=RoomBroadcast(config["AMQP_URI"], channel=ROOMS_CHANNEL),  # a lean KombuManager
             cors_allowed_origins=self.allowed_origins,
             max_http_buffer_size=MAX_MESSAGE_BYTES,
             # one client's events run in order, in that client's own green thread,
             # so a join is done before the chat message sent right after it
             async_handlers=False,
         )
+        record_websockets(self.sio.eio)  # RoomBroadcast writes room emits straight to the websockets
         self.sio.on("connect", self._on_connect)
         self.sio.on("disconnect", self._on_disconnect)
         self.sio.on("*", self._on_event)
@@ -108,6 +110,13 @@ class Door(WebServer):
             return super().make_url_map()
         finally:
             self._providers = saved
+
+    def start(self):
+        super().start()
+        # the start-up heap (modules, the service, its dependencies) lives as long as the
+        # process: keep it out of the garbage collector's full passes, whose pauses show
+        # as delivery-latency spikes for every client (docs/benchmarks.md)
+        gc.freeze()
 
     def stop(self):
         for timer in [c.expiry for c in self.connections.values() if c.expiry]:
@@ -141,6 +150,7 @@ class Door(WebServer):
         connection = self.connections.pop(sid, None)
         if connection is None:
             return
+        self.event_limiter.forget(self.event_rate, sid)
         if connection.expiry:
             connection.expiry.cancel()
         user_sids = self.sids_by_user.get(connection.identity.user_id)
@@ -209,7 +219,22 @@ class MalformedPacket(ValueError):
     """A Socket.IO packet that cannot be decoded or has no event name."""
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 class StrictPacket(socketio.packet.Packet):
+    @classmethod
+    def data_is_binary(cls, data):
+        # upstream's answer without a list, a reduce and a call per scalar at each level:
+        # it runs for every packet, and was 7 % of the door's CPU under progress load
+        if isinstance(data, dict):
+            items = data.values()
+        elif isinstance(data, list):
+            items = data
+        else:
+            return isinstance(data, (bytes, bytearray))
+        return any(type(item) not in _SCALARS and cls.data_is_binary(item) for item in items)
+
     def decode(self, encoded_packet):
         try:
             return super().decode(encoded_packet)
@@ -257,6 +282,14 @@ class SocketIOApp(socketio.WSGIApp):
     """
 
     def __call__(self, environ, start_response):
+        # Compression policy: permessage-deflate is refused. Browsers offer it on every
+        # websocket; eventlet accepts the offer per connection and then deflates every
+        # frame for every client separately (a room emit to 1,000 clients = 1,000
+        # compressions) and keeps a zlib context (~100 KB) per connection. Our frames
+        # are small JSON events, so the door sends them as they are: dropping the offer
+        # before eventlet's handshake reads it makes it answer without the extension,
+        # which RFC 6455/7692 clients accept. Measured in docs/benchmarks.md.
+        environ.pop("HTTP_SEC_WEBSOCKET_EXTENSIONS", None)
         try:
             return super().__call__(environ, start_response)
         except ValueError as exc:

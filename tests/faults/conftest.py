@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.integration.conftest import rabbitmqctl  # noqa: F401  (re-exported for the tests)
+from services.stack import rabbitmqctl  # noqa: F401  (re-exported for the tests)
 
 
 def wait_until(predicate, timeout, interval=0.2):

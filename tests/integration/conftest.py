@@ -18,7 +18,7 @@ import requests
 import socketio
 
 from services.kernel.config import DEFAULT_AMQP_URI
-from services.stack import Stack, broker_problem, port_is_free
+from services.stack import Stack, broker_problem, port_is_free, temporary_vhost
 
 AMQP_BASE = os.environ.get("TEST_AMQP_URI", DEFAULT_AMQP_URI).rstrip("/")
 
@@ -38,23 +38,14 @@ def free_ports(count):
     raise RuntimeError(f"no {count} consecutive free ports")
 
 
-def rabbitmqctl(*args):
-    subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
-
-
 @contextmanager
 def own_vhost():
     """A RabbitMQ vhost of our own (removed afterwards); the broker itself must already run (README)."""
     problem = broker_problem(AMQP_BASE + "/")
     if problem:
         pytest.fail(f"{problem} The integration tests need it: start it with 'rabbitmq-server -detached'.")
-    name = f"test-{uuid.uuid4().hex[:10]}"
-    rabbitmqctl("add_vhost", name)
-    rabbitmqctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
-    try:
-        yield f"{AMQP_BASE}/{name}"
-    finally:
-        rabbitmqctl("delete_vhost", name)
+    with temporary_vhost(AMQP_BASE) as amqp_uri:
+        yield amqp_uri
 
 
 @contextmanager

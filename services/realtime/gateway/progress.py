@@ -70,9 +70,10 @@ class ProgressGateway(Gateway):
     @event_handler(*events.PROGRESS_RECORDED, handler_type=SERVICE_POOL)
     def on_progress_recorded(self, event):
         if self.handled.first_time(event["event_id"]):
-            self.sockets.emit("progress_update", {
-                "user_id": event["user_id"], "video_id": event["video_id"],
-                "watched_seconds": event["watched_seconds"], "percent_complete": event["percent_complete"],
-                "completed": event["completed"], "course_id": event["course_id"],
-                "last_position": event["last_position"], "updated_at": event["updated_at"],
-            }, to=rooms.instructor_room(event["course_id"]))
+            for record in event["records"]:  # one stored batch: one progress_update per changed row
+                self.sockets.emit("progress_update", {
+                    "user_id": record["user_id"], "video_id": record["video_id"],
+                    "watched_seconds": record["watched_seconds"], "percent_complete": record["percent_complete"],
+                    "completed": record["completed"], "course_id": record["course_id"],
+                    "last_position": record["last_position"], "updated_at": record["updated_at"],
+                }, to=rooms.instructor_room(record["course_id"]))

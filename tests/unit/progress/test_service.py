@@ -21,9 +21,9 @@ def batch(*reports):
 def test_a_batch_is_stored_then_each_changed_row_announced(service):
     worker = service()
     worker.on_progress_reported(batch(("v1", 50, 300), ("v2", 95, 590)))
-    announced = {payload["video_id"]: payload for name, payload in
-                 (call.args for call in worker.dispatch.call_args_list) if name == "progress_recorded"}
-    assert set(announced) == {"v1", "v2"} and announced["v2"]["completed"] is True
+    [(name, event)] = [call.args for call in worker.dispatch.call_args_list]  # one event for the batch
+    announced = {record["video_id"]: record for record in event["records"]}
+    assert name == "progress_recorded" and set(announced) == {"v1", "v2"} and announced["v2"]["completed"] is True
     # the same batch again (at-least-once delivery): nothing changes, nothing announced
     again = service()
     again.on_progress_reported(batch(("v1", 50, 300), ("v2", 95, 590)))

@@ -84,8 +84,9 @@ def test_missing_fields_and_strangers(worker):
 
 
 def test_progress_recorded_becomes_progress_update_for_the_instructor_room_once(worker):
-    event = {"event_id": "e1", "user_id": "u1", "video_id": "v1", "course_id": "c1", "watched_seconds": 300,
-             "last_position": 280, "percent_complete": 75.5, "completed": False, "updated_at": "2026-01-01T00:00:00Z"}
+    event = {"event_id": "e1", "records": [{
+        "user_id": "u1", "video_id": "v1", "course_id": "c1", "watched_seconds": 300,
+        "last_position": 280, "percent_complete": 75.5, "completed": False, "updated_at": "2026-01-01T00:00:00Z"}]}
     worker.on_progress_recorded(event)
     worker.on_progress_recorded(event)  # redelivered
     worker.sockets.emit.assert_called_once()

@@ -1,0 +1,115 @@
+"""Turn a results dict into docs/benchmarks.md's generated part and the plot (matplotlib)."""
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DOC = ROOT / "docs" / "benchmarks.md"
+PLOT = ROOT / "docs" / "benchmarks.png"
+BEGIN, END = "<!-- results:begin (bench/report.py writes this part) -->", "<!-- results:end -->"
+
+
+def plot(results, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    rows = results["fanout"]["by_clients"]
+    clients = [r["clients"] for r in rows]
+    for key, style in (("p50_ms", "o-"), ("p95_ms", "s-"), ("p99_ms", "^-"), ("max_ms", "x:")):
+        left.plot(clients, [r[key] for r in rows], style, label=key.replace("_ms", ""))
+    node = results.get("node_baseline", {}).get("fanout")
+    if node:
+        left.plot([node["clients"]], [node["p99_ms"]], "k*", markersize=12, label="node p99")
+    left.axhline(100, color="grey", linewidth=0.8, linestyle="--")
+    left.set_xlabel("clients in the room")
+    left.set_ylabel("delivery latency (ms)")
+    left.set_title(f"fanout: course_updated at {results['plan']['fanout_rate']}/s")
+    left.legend()
+    samples = results["connections"]["samples"]
+    right.plot([s["connections"] for s in samples], [s["rss_mb"] for s in samples], "o-")
+    right.set_xlabel("open websocket connections")
+    right.set_ylabel("realtime process RSS (MB)")
+    right.set_title(f"connections: {results['connections']['kb_per_connection']} KB each")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def mark(ok):
+    return "met" if ok else "**not met**"
+
+
+def table(results):
+    f, m, c, pr = results["fanout"], results["fanout_max"], results["connections"], results["progress"]
+    node = results.get("node_baseline", {})
+    ratio = results.get("ratio_vs_node")
+    mc = results["machine"]
+    lines = [
+        f"Run {results['started_at']} .. {results['finished_at']} ({'quick' if results['quick'] else 'full'}), "
+        f"{mc['cores']} cores ({mc['cpu']}), {mc['memory_gb']} GB, Python {mc['python']}, "
+        + ", ".join(f"{k} {v}" for k, v in mc["libraries"].items())
+        + f"; load average {mc['load_average_at_start']} at start, {mc['load_average_at_end']} at end; "
+        f"progress database: {results['progress_database']}.",
+        "",
+        "| scenario | measured | target | |",
+        "|---|---|---|---|",
+        f"| fanout ({f['clients']} clients, {f['rate']}/s, {f['events']} events, "
+        f"{results.get('fanout_replicas', 1)} door process) | p50 {f['p50_ms']} ms, "
+        f"p95 {f['p95_ms']} ms, p99 {f['p99_ms']} ms, max {f['max_ms']} ms; delivered {f['delivered_ratio']}; "
+        f"{f['deliveries_per_s']} deliveries/s | p50 <= 20, p99 <= 100, delivered 1.0 | "
+        f"{mark(f['p50_ms'] <= 20 and f['p99_ms'] <= 100 and f['delivered_ratio'] >= 1.0)} |",
+        f"| fanout_max ({m['clients']} clients) | {m['max_deliveries_per_s']} deliveries/s "
+        f"(at {m['max_rate']} events/s) | | |",
+        f"| node_baseline | p50 {node.get('p50_ms')} ms, p99 {node.get('p99_ms')} ms, "
+        f"{node.get('max_deliveries_per_s')} deliveries/s | | |",
+        f"| ratio_vs_node | {ratio} | >= 1.0 | {mark(ratio is not None and ratio >= 1.0)} |",
+        f"| connections (one door process) | {c['reached']} of {c['target']}, {c['connects_per_s']} connects/s, "
+        f"RSS {c['rss_idle_mb']} -> {c['rss_mb']} MB ({c['kb_per_connection']} KB per connection); 10,000 "
+        f"disconnects handled in {c.get('disconnect_seconds')} s | 10,000, <= 100 KB, >= 300/s | "
+        f"{mark(c['reached'] >= 10000 and c['kb_per_connection'] <= 100 and c['connects_per_s'] >= 300)} |",
+        f"| progress ({pr['students']} students x {pr['rate_per_student']}/s) | sent {pr['sent_per_s']}/s, "
+        f"stored {pr['stored_per_s']} rows/s, lag p99 {pr['lag_p99_ms']} ms, final values lost "
+        f"{pr['final_values_lost']}, {pr['db_transactions']} DB transactions for {pr['sent']} updates; "
+        f"{results.get('progress_replicas', 1)} door process(es) at {pr.get('door_cpu_percent')} % CPU in all | "
+        f">= 2000/s, lag p99 <= 2000, lost 0, transactions << updates | "
+        f"{mark(pr['sent_per_s'] >= 2000 and (pr['lag_p99_ms'] or 1e9) <= 2000 and pr['final_values_lost'] == 0 and pr['db_transactions'] * 10 < pr['sent'])} |",
+        "",
+        "Latency by clients in the room (fanout at "
+        f"{results['plan']['fanout_rate']} events/s):",
+        "",
+        "| clients | p50 ms | p95 ms | p99 ms | max ms | delivered | door CPU % | load generator CPU % |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in f["by_clients"]:
+        lines.append(f"| {r['clients']} | {r['p50_ms']} | {r['p95_ms']} | {r['p99_ms']} | {r['max_ms']} | "
+                     f"{r['delivered_ratio']} | {r.get('door_cpu_percent')} | {r.get('loadgen_cpu_percent')} |")
+    lines += ["", f"fanout_max steps, {m['clients']} clients (ours, then Node). Server and load generator CPU "
+              "in % of one core over the step; CPU per delivery = server CPU time / deliveries:", "",
+              "| server | events/s | p50 ms | p99 ms | delivered | deliveries/s | server CPU % | "
+              "server CPU us per delivery | load generator CPU % |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    for name, steps in (("realtime", m["steps"]), ("node", node.get("fanout_max", {}).get("steps", []))):
+        for s in steps:
+            cpu = s.get("server_cpu_percent")
+            per = round(cpu / 100 / s["deliveries_per_s"] * 1e6, 1) if cpu and s["deliveries_per_s"] else None
+            lines.append(f"| {name} | {s['rate']} | {s['p50_ms']} | {s['p99_ms']} | {s['delivered_ratio']} | "
+                         f"{s['deliveries_per_s']} | {cpu} | {per} | {s.get('loadgen_cpu_percent')} |")
+    lines += ["", f"Load generator CPU over the whole run: {results['loadgen_cpu_s_total']} s.", "",
+              "![latency by clients, memory by connections](benchmarks.png)"]
+    return "\n".join(lines)
+
+
+def write(results):
+    if results["quick"]:
+        try:
+            print(table(results))
+        except KeyError as missing:  # a partial run (BENCH_ONLY)
+            print(f"(partial run: no {missing})")
+        return
+    plot(results, PLOT)
+    generated = f"{BEGIN}\n{table(results)}\n{END}"
+    text = DOC.read_text() if DOC.exists() else f"# Benchmarks\n\n{BEGIN}\n{END}\n"
+    head, _, rest = text.partition(BEGIN)
+    _, _, tail = rest.partition(END)
+    DOC.parent.mkdir(exist_ok=True)
+    DOC.write_text(head + generated + tail)

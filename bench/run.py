@@ -1,0 +1,609 @@
+"""``make bench``: start the platform, load it from one process, write the numbers.
+
+    .venv/bin/python -m bench.run            # the full run (~6 minutes)
+    BENCH_QUICK=1 .venv/bin/python -m bench.run   # the smoke run (~1 minute, small numbers)
+
+The platform is started exactly as ``make run`` and the integration tests start it
+(``services.stack.Stack``, in a RabbitMQ vhost of its own: ``temporary_vhost``); the
+load comes from ``bench/loadgen.py`` (one asyncio process, raw Engine.IO framing), the
+domain events from this process through Nameko's own dispatcher: the real path
+(Nameko event -> realtime's handler -> room). Writes ``bench/results/latest.json``,
+a dated copy, and ``docs/benchmarks.md`` with its plot (``bench/report.py``).
+
+Clients are authenticated with access tokens signed by the stack's own development key
+(claims as the auth service issues them): 10,000 argon2id logins would measure the
+password hash, not the door. The instructor and the course go through the HTTP API;
+enrollments too (one POST per student).
+
+Loopback only; every loop is bounded in count and time. Speed is measured, never asserted.
+"""
+import concurrent.futures
+import datetime
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from contextlib import contextmanager, ExitStack
+from pathlib import Path
+
+import requests
+
+from bench.profile import profiled
+from services.kernel.config import DEFAULT_AMQP_URI
+from services.stack import Stack, broker_problem, ensure_dev_keys, temporary_vhost
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+NODE_DIR = ROOT / "bench" / "baselines" / "node"
+QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
+
+
+def plan():
+    """Every size and duration of the run, in one place (the smoke run shrinks them)."""
+    if os.environ.get("BENCH_PLAN") == "dev":  # a mid-size run to compare one change with the next
+        return {"fanout_clients": [500], "fanout_rate": 10, "fanout_seconds": 8,
+                "ramp_clients_seconds": 3, "max_rates": [20, 40, 80, 120, 160, 240], "max_step_seconds": 4,
+                "connections": 2000, "connection_batch": 1000, "progress_students": 200,
+                "progress_rate": 5, "progress_seconds": 8, "node": True, "fanout_replicas": 1, "progress_replicas": 2}
+    if QUICK and os.environ.get("BENCH_PLAN") != "full":
+        return {"fanout_clients": [100, 200], "fanout_rate": 10, "fanout_seconds": 5,
+                "ramp_clients_seconds": 3, "max_rates": [20, 80, 200], "max_step_seconds": 3,
+                "connections": 1000, "connection_batch": 500, "progress_students": 100,
+                "progress_rate": 5, "progress_seconds": 5, "node": True, "fanout_replicas": 1, "progress_replicas": 2}
+    return {"fanout_clients": [250, 500, 1000], "fanout_rate": 10, "fanout_seconds": 30,
+            "ramp_clients_seconds": 10, "max_rates": [20, 40, 60, 80, 100, 130, 160, 200, 260, 330, 420],
+            "max_step_seconds": 6, "connections": 10_000, "connection_batch": 1000,
+            "progress_students": 500, "progress_rate": 5, "progress_seconds": 30, "node": True, "fanout_replicas": 1, "progress_replicas": 2}
+
+
+# -- the platform ----------------------------------------------------------------------
+
+def raise_fd_limit():
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return hard
+
+
+def postgres_database():
+    """A fresh PostgreSQL database for the progress service (None when none answers)."""
+    admin_url = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    try:
+        import psycopg2
+        name = f"bench_{uuid.uuid4().hex[:10]}"
+        conn = psycopg2.connect(admin_url.replace("postgresql://", "postgresql://", 1), connect_timeout=3)
+        conn.autocommit = True
+        conn.cursor().execute(f'CREATE DATABASE "{name}"')
+        conn.close()
+    except Exception as exc:
+        print(f"  (no PostgreSQL for the progress service: {type(exc).__name__}; using SQLite)")
+        return None, lambda: None
+    url = admin_url.rsplit("/", 1)[0] + "/" + name
+
+    def drop():
+        conn = psycopg2.connect(admin_url, connect_timeout=3)
+        conn.autocommit = True
+        conn.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.close()
+
+    return url, drop
+
+
+@contextmanager
+def platform_stack(var_dir, amqp_uri, keys, progress_db):
+    env = {k: v for k, v in os.environ.items() if not k.endswith("DATABASE_URL")}
+    env.update({
+        "AMQP_URI": amqp_uri,
+        "JWT_PRIVATE_KEY_FILE": str(keys[0]),
+        "JWT_PUBLIC_KEY_FILE": str(keys[1]),
+        "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
+    })
+    if progress_db:
+        env["PROGRESS_DATABASE_URL"] = progress_db
+    stack = Stack(env, var_dir, port=free_port(), echo=False)
+    stack.start()
+    try:
+        stack.wait_ready(timeout=120)
+        yield stack
+    finally:
+        stack.stop()
+
+
+def free_port():
+    import socket
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def rss_mb(pid):
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return None
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks
+
+
+# -- people and courses ----------------------------------------------------------------
+
+class Minter:
+    """Access tokens as the auth service issues them, signed with the stack's dev key."""
+
+    def __init__(self, private_pem):
+        import jwt
+        from cryptography.hazmat.primitives import serialization
+
+        self._jwt = jwt
+        self._key = serialization.load_pem_private_key(private_pem, password=None)
+
+    def token(self, user_id, role="student", ttl=7200):
+        now = int(time.time())
+        claims = {"sub": user_id, "email": f"{role}-{user_id[:8]}@bench.example.com", "role": role,
+                  "type": "access", "iat": now, "exp": now + ttl, "jti": uuid.uuid4().hex,
+                  "sid": str(uuid.uuid4())}
+        return self._jwt.encode(claims, self._key, algorithm="EdDSA")
+
+
+class Campus:
+    def __init__(self, base_url):
+        self.base = base_url
+        self.http = requests.Session()
+
+    def call(self, method, path, token=None, **kwargs):
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        response = self.http.request(method, self.base + path, headers=headers, timeout=30, **kwargs)
+        return response
+
+    def instructor(self):
+        email, password = f"instructor-{uuid.uuid4().hex[:8]}@bench.example.com", "correct horse battery"
+        made = self.call("POST", "/api/v1/auth/register", json={"email": email, "password": password,
+                                                                 "role": "instructor"})
+        assert made.status_code == 201, made.text
+        return self.call("POST", "/api/v1/auth/login", json={"email": email, "password": password}).json()["data"]
+
+    def course(self, token, duration=600):
+        course = self.call("POST", "/api/v1/courses", token, json={"title": "Bench course"}).json()["data"]
+        video = self.call("POST", f"/api/v1/courses/{course['id']}/videos", token,
+                          json={"title": "Lecture 1", "duration_seconds": duration}).json()["data"]
+        published = self.call("PATCH", f"/api/v1/courses/{course['id']}", token, json={"published": True})
+        assert published.status_code == 200, published.text
+        return course, video
+
+    def enroll_all(self, course_id, tokens, workers=6):
+        def enroll(token):
+            session = requests.Session()
+            response = session.post(f"{self.base}/api/v1/courses/{course_id}/enrollments",
+                                    headers={"Authorization": f"Bearer {token}"}, timeout=30)
+            return response.status_code
+
+        with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+            codes = list(pool.map(enroll, tokens))
+        bad = [c for c in codes if c != 201]
+        assert not bad, f"{len(bad)} enrollments failed: {bad[:5]}"
+
+
+# -- the load generator ------------------------------------------------------------------
+
+class LoadGen:
+    """``bench/loadgen.py`` in its own process: one JSON command, one JSON answer."""
+
+    def __init__(self):
+        self.process = subprocess.Popen([sys.executable, str(ROOT / "bench" / "loadgen.py")],
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+        self.started_cpu = 0.0
+
+    def ask(self, cmd, timeout=900, **args):
+        self.process.stdin.write(json.dumps({"cmd": cmd, **args}) + "\n")
+        self.process.stdin.flush()
+        result = {}
+
+        def read():
+            result["line"] = self.process.stdout.readline()
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        reader.join(timeout)
+        if "line" not in result or not result["line"]:
+            raise RuntimeError(f"the load generator did not answer {cmd!r} (exit {self.process.poll()})")
+        return json.loads(result["line"])
+
+    def cpu_seconds(self):
+        return cpu_seconds(self.process.pid)
+
+    def close(self):
+        if self.process.poll() is None:
+            try:
+                self.ask("quit", timeout=10)
+                self.process.wait(10)
+            except Exception:
+                self.process.kill()
+                self.process.wait()
+
+
+# -- domain events at a steady rate ------------------------------------------------------
+
+class Dispatcher:
+    """``courses``/``course_updated`` through Nameko's own dispatcher, paced, seq + send time in ``title``."""
+
+    def __init__(self, amqp_uri, course_id, instructor_id):
+        from nameko.standalone.events import event_dispatcher
+
+        self.dispatch = event_dispatcher({"AMQP_URI": amqp_uri, "serializer": "json"})
+        self.course_id, self.instructor_id = course_id, instructor_id
+        self.seq = 0
+
+    def run(self, rate, seconds):
+        """Dispatch ``rate`` events a second for ``seconds``; returns (first_seq, last_seq, wall seconds)."""
+        first = self.seq + 1
+        count = max(1, int(rate * seconds))
+        started = time.monotonic()
+        for n in range(count):
+            delay = started + n / rate - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            self.seq += 1
+            self.dispatch("courses", "course_updated", {
+                "event_id": str(uuid.uuid4()), "course_id": self.course_id, "instructor_id": self.instructor_id,
+                "title": f"bench {self.seq} {time.time():.6f}", "description": None, "published": True,
+                "changed": ["title"],
+            })
+        return first, self.seq, max(time.monotonic() - started, count / rate)
+
+
+def fanout_window(gen, dispatcher, clients, rate, seconds, grace=5.0, server_pids=()):
+    gen_cpu, server_cpu = gen.cpu_seconds(), sum(cpu_seconds(pid) for pid in server_pids)
+    first, last, wall = dispatcher.run(rate, seconds)
+    result = gen.ask("fanout_window", first_seq=first, last_seq=last, clients=clients, seconds=wall, grace=grace)
+    result["rate"] = rate
+    result["achieved_rate"] = round((last - first + 1) / wall, 1)
+    # CPU over the sending window and its drain, as a share of one core during the window
+    result["loadgen_cpu_percent"] = round(100 * (gen.cpu_seconds() - gen_cpu) / wall, 1)
+    if server_pids:
+        result["server_cpu_percent"] = round(100 * (sum(cpu_seconds(pid) for pid in server_pids) - server_cpu) / wall, 1)
+    return result
+
+
+def fanout_max(gen, dispatcher, clients, rates, step_seconds, log, server_pids=()):
+    steps = []
+    best = None
+    for rate in rates:
+        step = fanout_window(gen, dispatcher, clients, rate, step_seconds, grace=4.0, server_pids=server_pids)
+        passed = step["p99_ms"] is not None and step["p99_ms"] <= 100 and step["delivered_ratio"] >= 0.999
+        step["passed"] = passed
+        steps.append(step)
+        log(f"    rate {rate}/s: p50 {step['p50_ms']} p99 {step['p99_ms']} ms, delivered "
+            f"{step['delivered_ratio']}, {step['deliveries_per_s']} deliveries/s (server CPU "
+            f"{step.get('server_cpu_percent')} %, load generator {step['loadgen_cpu_percent']} %) "
+            f"{'ok' if passed else 'STOP'}")
+        if passed:
+            best = step
+        else:
+            break
+        time.sleep(1.0)
+    return {"clients": clients, "steps": steps,
+            "max_rate": best["rate"] if best else None,
+            "max_deliveries_per_s": best["deliveries_per_s"] if best else 0.0}
+
+
+# -- the scenarios -----------------------------------------------------------------------
+
+def scenario_connections(stack, gen, minter, p, log):
+    pid = stack.processes["realtime"].pid
+    base_rss = rss_mb(pid)
+    samples = [{"connections": 0, "rss_mb": round(base_rss, 1)}]
+    reached, seconds, failures = 0, 0.0, []
+    cpu_before = gen.cpu_seconds()
+    door_cpu_before = cpu_seconds(pid)
+    target = p["connections"]
+    while reached < target:
+        batch = min(p["connection_batch"], target - reached)
+        tokens = [minter.token(str(uuid.uuid4())) for _ in range(batch)]
+        answer = gen.ask("connect", tokens=tokens, record=None, concurrency=100)
+        reached += answer["connected"]
+        seconds += answer["seconds"]
+        failures += answer["failures"]
+        time.sleep(1.0)  # let the door settle before reading its memory
+        samples.append({"connections": reached, "rss_mb": round(rss_mb(pid), 1)})
+        log(f"    {reached} connected ({answer['connected'] / answer['seconds']:.0f}/s), "
+            f"door RSS {samples[-1]['rss_mb']} MB")
+        if answer["connected"] == 0:
+            break
+    final_rss = samples[-1]["rss_mb"]
+    stats = gen.ask("stats")
+    result = {
+        "target": target, "reached": reached, "still_open": stats["open"],
+        "connects_per_s": round(reached / seconds, 1) if seconds else 0.0,
+        "rss_mb": final_rss, "rss_idle_mb": round(base_rss, 1),
+        "kb_per_connection": round((final_rss - base_rss) * 1024 / reached, 1) if reached else None,
+        "samples": samples, "failures": failures[:5],
+        "loadgen_cpu_s": round(gen.cpu_seconds() - cpu_before, 2),
+        "door_cpu_s": round(cpu_seconds(pid) - door_cpu_before, 2),
+    }
+    with profiled(pid, "disconnects"):
+        started = time.monotonic()
+        gen.ask("close")
+        result["disconnect_seconds"] = round(settle(pid) - started, 1)
+    log(f"    all closed; the door was busy with the disconnects for {result['disconnect_seconds']} s")
+    return result
+
+
+def settle(pid, idle_percent=10, limit_s=180):
+    """Wait until process ``pid`` uses under ``idle_percent`` of a core for a second; returns that time."""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        before, at = cpu_seconds(pid), time.monotonic()
+        time.sleep(1.0)
+        if 100 * (cpu_seconds(pid) - before) / (time.monotonic() - at) < idle_percent:
+            return at
+    return time.monotonic()
+
+
+def scenario_fanout(stack_url_port, gen, dispatcher, tokens, course_id, p, log, door_pids, ports=None):
+    """Clients join the course room in steps (the latency-by-clients curve), then the 30 s run at 1,000."""
+    by_clients = []
+    joined = 0
+    result = None
+    for size in p["fanout_clients"]:
+        answer = gen.ask("connect", tokens=tokens[joined:size], record="fanout", concurrency=100, ports=ports)
+        assert answer["failed"] == 0, answer
+        joins = gen.ask("join", event="join_course", data={"course_id": course_id}, first=joined, count=size - joined)
+        assert joins["failed"] == 0, joins
+        joined = size
+        time.sleep(1.0)
+        final = size == p["fanout_clients"][-1]
+        seconds = p["fanout_seconds"] if final else p["ramp_clients_seconds"]
+        window = fanout_window(gen, dispatcher, size, p["fanout_rate"], seconds, server_pids=door_pids)
+        window["door_cpu_percent"] = window.get("server_cpu_percent")
+        window["deflate_accepted"] = answer["deflate_accepted"]
+        by_clients.append(window)
+        log(f"    {size} clients at {p['fanout_rate']}/s for {seconds}s: p50 {window['p50_ms']} "
+            f"p99 {window['p99_ms']} ms, delivered {window['delivered_ratio']}")
+        if final:
+            result = dict(window)
+    result["by_clients"] = by_clients
+    return result
+
+
+def scenario_progress(stack, gen, instructor_token, tokens, course, video, p, log, door_pids, ports=None):
+    students = p["progress_students"]
+    gen.ask("close")
+    teacher = gen.ask("connect", tokens=[instructor_token], record="progress")
+    assert teacher["connected"] == 1, teacher
+    joined = gen.ask("join", event="join_course", data={"course_id": course["id"]}, first=0, count=1)
+    assert joined["joined"] == 1, joined
+    answer = gen.ask("connect", tokens=tokens[:students], record=None, concurrency=100, ports=ports)
+    assert answer["failed"] == 0, answer
+    door_cpu = sum(cpu_seconds(pid) for pid in door_pids)
+    service_cpu = {name: cpu_seconds(proc.pid) for name, proc in stack.processes.items() if name != "realtime"}
+    gen_cpu = gen.cpu_seconds()
+    wall = time.monotonic()
+    run = gen.ask("progress_run", first=1, count=students, video_id=video["id"], course_id=course["id"],
+                  rate=p["progress_rate"], seconds=p["progress_seconds"],
+                  duration_seconds=video["duration_seconds"])
+    collected = gen.ask("progress_collect", final_position=run["final_position"], students=students, grace=30)
+    door_cpu = sum(cpu_seconds(pid) for pid in door_pids) - door_cpu
+    wall = time.monotonic() - wall
+    service_cpu = {name: round(100 * (cpu_seconds(stack.processes[name].pid) - before) / wall, 1)
+                   for name, before in service_cpu.items()}
+    # what storage holds, read back through the instructor's API
+    campus = Campus(stack.url)
+    stored_final = 0
+    offset = 0
+    while True:
+        page = campus.call("GET", f"/api/v1/courses/{course['id']}/progress/students?limit=100&offset={offset}",
+                           instructor_token).json()
+        for student in page["data"]:
+            for v in student.get("videos", []):
+                if v["video_id"] == video["id"] and v["last_position"] is not None \
+                        and abs(v["last_position"] - run["final_position"]) < 1e-6 and v["completed"]:
+                    stored_final += 1
+        offset += 100
+        if offset >= page["meta"]["total"]:
+            break
+    stats = gen.ask("stats")
+    seconds = run["send_seconds"]
+    result = {
+        "students": students, "rate_per_student": p["progress_rate"], "seconds": p["progress_seconds"],
+        "sent": run["sent"], "sent_per_s": round(run["sent"] / seconds, 1),
+        "stored_rows": collected["progress_updates"],
+        "stored_per_s": round(collected["progress_updates"] / seconds, 1),
+        "lag_p50_ms": collected["lag_p50_ms"], "lag_p99_ms": collected["lag_p99_ms"],
+        "lag_max_ms": collected["lag_max_ms"],
+        "final_values_lost": students - stored_final, "final_announced": collected["final_announced"],
+        "db_transactions": collected["transactions"],
+        "student_progress_live": collected["student_progress"],
+        "errors": stats["errors"],
+        "door_cpu_percent": round(100 * door_cpu / wall, 1), "other_services_cpu_percent": service_cpu,
+        "loadgen_cpu_percent": round(100 * (gen.cpu_seconds() - gen_cpu) / wall, 1),
+        "wall_seconds": round(wall, 1),
+    }
+    log(f"    sent {result['sent_per_s']}/s, stored rows {result['stored_per_s']}/s in "
+        f"{result['db_transactions']} transactions, lag p99 {result['lag_p99_ms']} ms, "
+        f"final values lost {result['final_values_lost']}")
+    gen.ask("close")
+    return result
+
+
+# -- Node baseline -----------------------------------------------------------------------
+
+def node_baseline(amqp_uri, public_key, minter, course_id, instructor_id, p, log):
+    if not shutil.which("node"):
+        return {"skipped": "node is not installed"}
+    if not (NODE_DIR / "node_modules").exists():
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=NODE_DIR, check=True)
+    port = free_port()
+    server = subprocess.Popen(["node", "server.mjs"], cwd=NODE_DIR, stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, "PORT": str(port), "AMQP_URI": amqp_uri,
+                                   "JWT_PUBLIC_KEY_FILE": str(public_key)})
+    try:
+        line = server.stdout.readline()
+        assert "listening" in line, line
+        gen = LoadGen()
+        gen.ask("init", url=f"http://127.0.0.1:{port}")
+        dispatcher = Dispatcher(amqp_uri, course_id, instructor_id)
+        tokens = [minter.token(str(uuid.uuid4())) for _ in range(p["fanout_clients"][-1])]
+        connected = gen.ask("connect", tokens=tokens, record="fanout", concurrency=100)
+        assert connected["failed"] == 0, connected
+        joins = gen.ask("join", event="join_course", data={"course_id": course_id}, count=len(tokens))
+        assert joins["failed"] == 0, joins
+        time.sleep(1.0)
+        fanout = fanout_window(gen, dispatcher, len(tokens), p["fanout_rate"], p["fanout_seconds"],
+                               server_pids=[server.pid])
+        fanout["deflate_accepted"] = connected["deflate_accepted"]
+        log(f"    node fanout: p50 {fanout['p50_ms']} p99 {fanout['p99_ms']} ms, delivered {fanout['delivered_ratio']}")
+        maximum = fanout_max(gen, dispatcher, len(tokens), p["max_rates"], p["max_step_seconds"], log,
+                             server_pids=[server.pid])
+        gen.close()
+        return {"p50_ms": fanout["p50_ms"], "p99_ms": fanout["p99_ms"], "fanout": fanout,
+                "max_deliveries_per_s": maximum["max_deliveries_per_s"], "fanout_max": maximum,
+                "versions": json.loads((NODE_DIR / "package.json").read_text())["dependencies"],
+                "node": subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip()}
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+# -- the machine -------------------------------------------------------------------------
+
+def machine():
+    from importlib.metadata import version
+
+    meminfo = Path("/proc/meminfo").read_text().split("\n")[0].split()
+    load = os.getloadavg()
+    return {
+        "cores": os.cpu_count(), "memory_gb": round(int(meminfo[1]) / 1024 / 1024, 1),
+        "cpu": next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
+                     if l.startswith("model name")), platform.processor()),
+        "kernel": platform.release(), "python": platform.python_version(),
+        "load_average_at_start": [round(x, 2) for x in load],
+        "libraries": {name: version(name) for name in (
+            "nameko", "eventlet", "python-socketio", "python-engineio", "kombu", "sqlalchemy")},
+        "fd_limit": resource.getrlimit(resource.RLIMIT_NOFILE)[0],
+    }
+
+
+def main():
+    p = plan()
+    started = datetime.datetime.now(datetime.timezone.utc)
+    raise_fd_limit()
+    log = lambda text: print(text, flush=True)  # noqa: E731
+    amqp_base = os.environ.get("BENCH_AMQP_URI", DEFAULT_AMQP_URI).rstrip("/")
+    problem = broker_problem(amqp_base + "/")
+    if problem:
+        print(problem, file=sys.stderr)
+        return 1
+    results = {"started_at": started.isoformat(timespec="seconds"), "quick": QUICK, "plan": p,
+               "machine": machine()}
+    log(f"bench ({'quick' if QUICK else 'full'}) on {results['machine']['cores']} cores, "
+        f"load {results['machine']['load_average_at_start']}")
+    with ExitStack() as stack_of:
+        var_dir = Path(stack_of.enter_context(tempfile.TemporaryDirectory(prefix="bench-")))
+        keys = ensure_dev_keys(var_dir / "keys")
+        minter = Minter(keys[0].read_bytes())
+        amqp_uri = stack_of.enter_context(temporary_vhost(amqp_base, prefix="bench"))
+        progress_db, drop_db = postgres_database()
+        stack_of.callback(drop_db)
+        results["progress_database"] = "postgresql" if progress_db else "sqlite"
+        stack = stack_of.enter_context(platform_stack(var_dir, amqp_uri, keys, progress_db))
+        log(f"platform up at {stack.url}")
+        campus = Campus(stack.url)
+        instructor = campus.instructor()
+        course, video = campus.course(instructor["access_token"])
+        students = p["fanout_clients"][-1]
+        student_tokens = [minter.token(str(uuid.uuid4())) for _ in range(students)]
+        t = time.monotonic()
+        campus.enroll_all(course["id"], student_tokens)
+        log(f"{students} students enrolled through the API in {time.monotonic() - t:.1f}s")
+
+        gen = LoadGen()
+        stack_of.callback(gen.close)
+        gen.ask("init", url=stack.url)
+        gen_cpu_start = gen.cpu_seconds()
+
+        only = set(filter(None, os.environ.get("BENCH_ONLY", "").split(",")))  # for iterating on one scenario
+        wanted = lambda name: not only or name in only  # noqa: E731
+        if wanted("connections"):
+            log("connections: ramp on one realtime process")
+            with profiled(stack.processes["realtime"].pid, "connections"):
+                results["connections"] = scenario_connections(stack, gen, minter, p, log)
+
+        dispatcher = Dispatcher(amqp_uri, course["id"], instructor["user"]["id"])
+        # more door replicas (rooms shared over RabbitMQ): each its own Stack of just
+        # "realtime", on its own port; the clients of a scenario are spread over them
+        replicas = []
+
+        def doors(count):
+            while len(replicas) < count - 1:
+                replica = Stack(stack.env, var_dir / f"replica-{len(replicas) + 2}", port=free_port(), echo=False)
+                stack_of.callback(replica.stop)
+                replica.start(services=("realtime",))
+                replica.wait_ready(timeout=120)
+                replicas.append(replica)
+            return ([stack.port] + [r.port for r in replicas],
+                    [stack.processes["realtime"].pid] + [r.processes["realtime"].pid for r in replicas])
+
+        ports, door_pids = doors(int(os.environ.get("BENCH_FANOUT_REPLICAS", p["fanout_replicas"])))
+        results["fanout_replicas"] = len(ports)
+        if wanted("fanout"):
+            log("fanout: course_updated through RabbitMQ to one course room")
+            results["fanout"] = scenario_fanout(None, gen, dispatcher, student_tokens, course["id"], p, log,
+                                                door_pids, ports=ports)
+            log("fanout_max: raising the event rate")
+            with profiled(stack.processes["realtime"].pid, "fanout_max"):
+                results["fanout_max"] = fanout_max(gen, dispatcher, students, p["max_rates"],
+                                                   p["max_step_seconds"], log, server_pids=door_pids)
+            results["loadgen_errors"] = gen.ask("stats")["errors"]
+
+        if wanted("progress"):
+            ports, door_pids = doors(int(os.environ.get("BENCH_PROGRESS_REPLICAS", p["progress_replicas"])))
+            results["progress_replicas"] = len(ports)
+            log(f"progress: students reporting video_progress to {len(ports)} door process(es)")
+            with profiled(stack.processes["realtime"].pid, "progress"), \
+                    profiled(stack.processes["progress"].pid, "progress-service"):
+                results["progress"] = scenario_progress(stack, gen, instructor["access_token"], student_tokens,
+                                                        course, video, p, log, door_pids, ports=ports)
+        results["loadgen_cpu_s_total"] = round(gen.cpu_seconds() - gen_cpu_start, 2)
+        gen.close()
+        for replica in replicas:
+            replica.stop()
+        stack.stop()
+        if p["node"] and os.environ.get("BENCH_NODE", "1") != "0" and wanted("node"):
+            log("node_baseline: socket.io 4 + amqplib on the same events")
+            results["node_baseline"] = node_baseline(amqp_uri, keys[1], minter, course["id"],
+                                                     instructor["user"]["id"], p, log)
+    node = results.get("node_baseline", {})
+    if node.get("max_deliveries_per_s") and "fanout_max" in results:
+        results["ratio_vs_node"] = round(results["fanout_max"]["max_deliveries_per_s"] / node["max_deliveries_per_s"], 3)
+    results["finished_at"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    write(results)
+    return 0
+
+
+def write(results):
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(results, indent=2)
+    stamp = results["started_at"].replace(":", "").replace("+0000", "Z")
+    name = "latest-quick.json" if results["quick"] else "latest.json"
+    (RESULTS / name).write_text(text + "\n")
+    (RESULTS / f"{'quick-' if results['quick'] else ''}{stamp}.json").write_text(text + "\n")
+    from bench import report
+    report.write(results)
+    print(f"wrote {RESULTS / name}" + ("" if results["quick"] else " and docs/benchmarks.md (+ benchmarks.png)"))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
