@@ -134,7 +134,7 @@ class FailoverProxy:
         try:
             while data := source.recv(65536):
                 target.sendall(data)
-        except OSError:
+        except (OSError, EOFError):  # eventlet raises EOFError for a socket closed under it
             pass
         finally:
             for sock in (source, target):
