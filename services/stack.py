@@ -225,10 +225,10 @@ def main(argv=None):
     stack.start()
     try:
         stack.wait_ready()
-        doors = ", ".join(stack.urls)
-        print(f"\nThe platform is up ({args.replicas} process(es) of each of {', '.join(SERVICES)}): "
-              f"HTTP API at <door>/api/v1/, Socket.IO at <door>/socket.io/, doors: {doors} "
-              f"(logs in {stack.log_dir}). Ctrl-C stops it.\n", flush=True)
+        print(f"\nThe platform is up ({args.replicas} process(es) of each of {', '.join(SERVICES)}).\n"
+              + "".join(f"  HTTP API at {url}/api/v1/, Socket.IO at {url}/socket.io/, dashboard at {url}/dashboard\n"
+                        for url in stack.urls)
+              + f"Logs in {stack.log_dir}. Ctrl-C stops it.\n", flush=True)
         while not stopping.is_set():
             for instance, process in stack.processes.items():
                 if process.poll() is not None:
