@@ -6,7 +6,6 @@ JSON-ready dicts. The service entrypoint publishes the recorded events after com
 import uuid
 from datetime import timedelta
 
-from sqlalchemy.exc import IntegrityError
 
 from services.auth import accounts, store
 from services.auth.credentials import new_refresh_token, refresh_token_hash
@@ -32,12 +31,8 @@ def register(uow, passwords, email, password, role="student"):
     view = user_view(user)
     uow.record(events.USER_REGISTERED.event_type, {"event_id": str(uuid.uuid4()), "user_id": user.id,
                                                    "email": email, "role": role, "created_at": view["created_at"]})
-    try:
-        uow.commit()
-    except IntegrityError:
-        # two registrations of one address raced; the unique index decided
-        uow.rollback()
-        raise Conflict("email: already registered", "email") from None
+    # two registrations of one address may race: the unique index decides
+    uow.commit(conflict="email: already registered")
     return view
 
 

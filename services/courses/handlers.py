@@ -153,12 +153,8 @@ def enroll(uow, actor, course_id):
         "instructor_id": course.instructor_id, "user_id": actor.user_id, "user_email": actor.email,
         "enrolled_at": view["enrolled_at"],
     })
-    try:
-        uow.commit()
-    except IntegrityError:
-        # the same student enrolling twice at once: the unique constraint decided
-        uow.rollback()
-        raise Conflict("already enrolled in this course") from None
+    # the same student enrolling twice at once: the unique constraint decides
+    uow.commit(conflict="already enrolled in this course")
     return view
 
 
@@ -193,11 +189,7 @@ def add_review(uow, actor, course_id, rating, comment):
         "average_rating": rules.average(course.rating_sum, course.review_count),
         "review_count": course.review_count,
     })
-    try:
-        uow.commit()
-    except IntegrityError:
-        uow.rollback()
-        raise Conflict("you have already reviewed this course") from None
+    uow.commit(conflict="you have already reviewed this course")
     return view
 
 

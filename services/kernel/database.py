@@ -13,7 +13,10 @@ from pathlib import Path
 
 from nameko.extensions import DependencyProvider
 from sqlalchemy import create_engine, event, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+
+from services.kernel.errors import Conflict
 
 log = logging.getLogger(__name__)
 
@@ -74,8 +77,16 @@ class UnitOfWork:
     def record(self, event_type, payload):
         self._pending.append((event_type, payload))
 
-    def commit(self):
-        self.session.commit()
+    def commit(self, conflict=None):
+        """Commit; with ``conflict``, a unique-constraint violation (two requests racing
+        for the same row) rolls back and becomes ``Conflict(conflict)``: a 409."""
+        try:
+            self.session.commit()
+        except IntegrityError:
+            if conflict is None:
+                raise
+            self.rollback()
+            raise Conflict(conflict) from None
         self._committed.extend(self._pending)
         self._pending.clear()
 

@@ -112,6 +112,9 @@ class Door(WebServer):
             self._providers = saved
 
     def start(self):
+        # every @on_socket entrypoint registered in its setup(); index them once, since
+        # the lookup runs for every client event
+        self.socket_handlers = {p.socket_event: p for p in self._providers if hasattr(p, "socket_event")}
         super().start()
         # the start-up heap (modules, the service, its dependencies) lives as long as the
         # process: keep it out of the garbage collector's full passes, whose pauses show
@@ -126,10 +129,7 @@ class Door(WebServer):
     # -- socket events -------------------------------------------------------
 
     def socket_handler(self, event):
-        for provider in self._providers:
-            if getattr(provider, "socket_event", None) == event:
-                return provider
-        return None
+        return self.socket_handlers.get(event)
 
     def _on_connect(self, sid, environ, auth=None):
         handler = self.socket_handler("connect")
