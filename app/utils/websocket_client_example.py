@@ -8,9 +8,16 @@ Every event it receives is printed as one line: ``<UTC time>  <event>  <payload 
 its own state changes (connected, disconnected, replies) as ``<UTC time>  [what]  ...``.
 Ctrl-C ends it.
 
-It reconnects by itself after a network drop or a server restart. The server does not
-remember rooms across connections, so the client emits its ``join_course`` /
-``join_video`` again on every (re)connect.
+It reconnects by itself after a network drop or a server restart, and asks for a
+recoverable session (``auth: {token, recover: true}``): the server's CONNECT reply then
+carries a private session id (``pid``) and every room event carries its offset as its last
+argument. The client keeps both and presents them on its next connect, as socket.io-client
+4.6+ does. When the server recovers the session (within ``RECOVERY_WINDOW_SECONDS``, 120 s
+by default, on any door), the connection keeps its sid and its rooms and first receives
+every room event it missed, once and in order: the client prints ``[recovered]`` and does
+not join again. Otherwise (window passed, ``--no-recover``, a server without recovery) the
+connection starts in no room, and the client emits its ``join_course`` / ``join_video``
+again. The offset is stripped before an event is printed or handed to any handler.
 
 Exit codes: 0 ended normally (Ctrl-C, ``--exit-after``); 2 refused: a bad or expired
 token, a failed login, or the server ending the connection ("refused: Invalid token",
@@ -21,6 +28,7 @@ Needs ``python-socketio[client]`` (python-socketio, requests and websocket-clien
 ``make install`` puts in ``.venv``.
 """
 import argparse
+import inspect
 import json
 import sys
 import threading
@@ -96,6 +104,8 @@ def parse_args(argv):
                         help="disconnect and exit after this many seconds (default: run until Ctrl-C)")
     parser.add_argument("--transport", choices=("websocket", "polling"),
                         help="force one transport (default: polling, then upgrade to websocket)")
+    parser.add_argument("--no-recover", dest="recover", action="store_false",
+                        help="do not ask for a recoverable session: rejoin the rooms after every reconnect")
     args = parser.parse_args(argv)
     if bool(args.token) == bool(args.email):
         parser.error("give either a token or --email (with --password)")
@@ -120,16 +130,90 @@ def log_in(url, email, password):
     return body["data"]["access_token"]
 
 
-class CourseClient:
-    """python-socketio's ``Client`` with reconnection, rejoining its rooms on every connect."""
+class RecoveringClient(socketio.Client):
+    """python-socketio's ``Client`` with Socket.IO connection state recovery, as the
+    JavaScript socket.io-client (>= 4.6) does it.
 
-    def __init__(self, url, token, courses=(), videos=(), transport=None):
+    python-socketio's client has none, so it keeps the session's ``pid`` and the last
+    offset itself and presents both in the ``auth`` of its next CONNECT:
+
+    - ``auth()`` is given to ``connect(auth=...)``, python-socketio's public seam: a
+      callable is asked for the auth data on every connection attempt, reconnects included.
+    - ``_handle_connect(namespace, data)`` extends python-socketio 5.18.1's
+      ``socketio.client.Client._handle_connect``, which receives the CONNECT packet's data
+      (``{"sid", "pid"}``) but hands none of it to the ``connect`` handler: here the
+      ``pid`` is kept, and ``recovered`` set when the server answered with the pid it was
+      given (the session was recovered: same sid, same rooms) before ``connect`` handlers run.
+    - ``_handle_event(namespace, id, data)`` extends ``socketio.client.Client._handle_event``
+      (5.18.1): a room event's last argument is its offset (a string after the one payload
+      every event of this platform has); it is kept and removed before any handler is
+      called, so handlers see exactly what a client without recovery sees.
+
+    ``UPSTREAM`` lists those two methods with their signatures as written against;
+    ``supported()`` checks them, so another python-socketio release runs without recovery
+    (said on stderr) instead of mishandling packets.
+    """
+
+    UPSTREAM = {"_handle_connect": "(self, namespace, data)", "_handle_event": "(self, namespace, id, data)"}
+
+    def __init__(self, token, recover=True, **kwargs):
+        super().__init__(**kwargs)
+        self.token = token
+        self.recover = recover
+        self.pid = None  # the session id the server gave us (private: never printed)
+        self.offset = None  # the offset of the last room event received in that session
+        self.recovered = False  # was the last connect a recovery?
+        self._offered_pid = None
+
+    @classmethod
+    def supported(cls):
+        return all(str(inspect.signature(getattr(socketio.Client, name))) == signature
+                   for name, signature in cls.UPSTREAM.items())
+
+    def auth(self):
+        """The CONNECT packet's auth for this attempt: the token, and the session to recover."""
+        auth = {"token": self.token}
+        if self.recover:
+            auth["recover"] = True
+            if self.pid is not None:
+                auth["pid"] = self.pid
+                if self.offset is not None:  # none yet: every room event since the session began
+                    auth["offset"] = self.offset
+        self._offered_pid = auth.get("pid")
+        return auth
+
+    def _handle_connect(self, namespace, data):
+        if self.recover and (namespace or "/") not in self.namespaces:
+            pid = data.get("pid") if isinstance(data, dict) else None
+            self.recovered = pid is not None and pid == self._offered_pid
+            if not self.recovered:  # a new session (or a server without recovery): its offsets start afresh
+                self.pid, self.offset = pid, None
+        super()._handle_connect(namespace, data)
+
+    def _handle_event(self, namespace, id, data):
+        if self.pid is not None and len(data) > 2 and isinstance(data[-1], str):
+            self.offset = data[-1]
+            data = data[:-1]
+        super()._handle_event(namespace, id, data)
+
+
+class CourseClient:
+    """The command line's client: python-socketio with reconnection and, when ``recover``,
+    connection state recovery (``RecoveringClient``); rejoins its rooms on every connect
+    that did not recover them."""
+
+    def __init__(self, url, token, courses=(), videos=(), transport=None, recover=False):
         self.url, self.token = url, token
         self.courses, self.videos = list(courses), list(videos)
         self.transports = [transport] if transport else None
         self.refusal = None
         self.first_connect = threading.Event()
-        self.sio = socketio.Client(reconnection=True, reconnection_delay=1, reconnection_delay_max=5)
+        if recover and not RecoveringClient.supported():
+            print("this python-socketio is not the one the recovery was written for (5.18.1): "
+                  "running without recovery", file=sys.stderr)
+            recover = False
+        self.sio = RecoveringClient(token, recover=recover, reconnection=True, reconnection_delay=1,
+                                    reconnection_delay_max=5)
         self.sio.on("connect", self.on_connect)
         self.sio.on("disconnect", self.on_disconnect)
         self.sio.on("connect_error", self.on_connect_error)
@@ -137,11 +221,15 @@ class CourseClient:
 
     def on_connect(self):
         say("[connected]", {"url": self.url, "sid": self.sio.get_sid()})
-        # emitted in order and handled in order by the server: joins come before anything sent next
-        for course_id in self.courses:
-            self.sio.emit("join_course", {"course_id": course_id})
-        for video_id in self.videos:
-            self.sio.emit("join_video", {"video_id": video_id})
+        if self.sio.recovered:
+            # same sid, same rooms: no join; the missed room events come next, before any newer one
+            say("[recovered]", {"sid": self.sio.get_sid()})
+        else:
+            # emitted in order and handled in order by the server: joins come before anything sent next
+            for course_id in self.courses:
+                self.sio.emit("join_course", {"course_id": course_id})
+            for video_id in self.videos:
+                self.sio.emit("join_video", {"video_id": video_id})
         self.first_connect.set()
 
     def on_disconnect(self, reason=None):
@@ -165,7 +253,7 @@ class CourseClient:
 
     def connect(self):
         try:
-            self.sio.connect(self.url, auth={"token": self.token}, transports=self.transports, wait_timeout=10)
+            self.sio.connect(self.url, auth=self.sio.auth, transports=self.transports, wait_timeout=10)
         except socketio.exceptions.ConnectionError as exc:
             if self.refusal:
                 raise Refused(self.refusal) from None
@@ -200,7 +288,7 @@ def main(argv=None):
     client = None
     try:
         token = args.token or log_in(url, args.email, args.password)
-        client = CourseClient(url, token, args.course, args.video, args.transport)
+        client = CourseClient(url, token, args.course, args.video, args.transport, recover=args.recover)
         client.run(args.progress, args.chat, args.exit_after)
         return EXIT_OK
     except Refused as exc:
