@@ -8,6 +8,18 @@ export interface ConnectAuth {
    * The access token from POST /api/v1/auth/login.
    */
   token: string;
+  /**
+   * Ask for a recoverable session (connection state recovery): the CONNECT reply then carries `pid`, and room events carry their offset as their last argument.
+   */
+  recover?: boolean;
+  /**
+   * The `pid` of the session to recover, from an earlier CONNECT reply (opaque). socket.io-client >= 4.6 sends it by itself.
+   */
+  pid?: string;
+  /**
+   * The offset of the last room event received in that session (opaque); left out when none was received (every room event since the session began is replayed). socket.io-client >= 4.6 sends it by itself.
+   */
+  offset?: string;
   [k: string]: unknown;
 }
 
@@ -67,6 +79,10 @@ export interface ConnectedPayload {
    * The token's subject.
    */
   user_id?: string;
+  /**
+   * Only for a client that connected with `recover: true`: true when this connect recovered its session (same sid and rooms; the missed room events arrive first), false for a fresh session (join the rooms again).
+   */
+  recovered?: boolean;
   [k: string]: unknown;
 }
 
@@ -210,7 +226,8 @@ export interface QuizSubmissionPayload {
   [k: string]: unknown;
 }
 
-/** What the server emits: `socket.on(event, (data) => ...)`. */
+/** What the server emits: `socket.on(event, (data) => ...)`; a room event's `offset` is there only
+ * for a client that connected with `recover: true` (socket.io-client keeps it by itself). */
 export interface ServerToClientEvents {
   connected: (data: ConnectedPayload) => void;
   error: (data: ErrorPayload) => void;
@@ -218,15 +235,15 @@ export interface ServerToClientEvents {
   left_course: (data: LeftCoursePayload) => void;
   joined_video: (data: JoinedVideoPayload) => void;
   left_video: (data: LeftVideoPayload) => void;
-  new_enrollment: (data: NewEnrollmentPayload) => void;
-  new_review: (data: NewReviewPayload) => void;
-  course_updated: (data: CourseUpdatedPayload) => void;
-  user_joined_video: (data: UserJoinedVideoPayload) => void;
-  user_left_video: (data: UserLeftVideoPayload) => void;
-  new_chat_message: (data: NewChatMessagePayload) => void;
-  student_progress: (data: StudentProgressPayload) => void;
-  progress_update: (data: ProgressUpdatePayload) => void;
-  quiz_submission: (data: QuizSubmissionPayload) => void;
+  new_enrollment: (data: NewEnrollmentPayload, offset?: string) => void;
+  new_review: (data: NewReviewPayload, offset?: string) => void;
+  course_updated: (data: CourseUpdatedPayload, offset?: string) => void;
+  user_joined_video: (data: UserJoinedVideoPayload, offset?: string) => void;
+  user_left_video: (data: UserLeftVideoPayload, offset?: string) => void;
+  new_chat_message: (data: NewChatMessagePayload, offset?: string) => void;
+  student_progress: (data: StudentProgressPayload, offset?: string) => void;
+  progress_update: (data: ProgressUpdatePayload, offset?: string) => void;
+  quiz_submission: (data: QuizSubmissionPayload, offset?: string) => void;
 }
 
 /** What a client emits; the optional last argument receives the acknowledgement. */

@@ -3,13 +3,17 @@
 import { io, type Socket } from "socket.io-client";
 import type { ClientToServerEvents, ConnectAuth, ServerToClientEvents } from "./events";
 
-const auth: ConnectAuth = { token: localStorage.getItem("auth_token") ?? "" };
+// recover: true asks for connection state recovery; socket.io-client keeps the pid and the
+// last offset and sends them on its next connect by itself
+const auth: ConnectAuth = { token: localStorage.getItem("auth_token") ?? "", recover: true };
 const socket: Socket<ServerToClientEvents, ClientToServerEvents> = io("http://localhost:5000", { auth });
 const courseId = "course-uuid";
 const videoId = "video-uuid";
 
 socket.on("connect", () => {
-  // the server forgets rooms on disconnect: join again on every (re)connect
+  // a recovered session kept its rooms, and its missed room events are on their way
+  if (socket.recovered) return;
+  // a new session starts in no room: join (again) on every connect that was not a recovery
   socket.emit("join_course", { course_id: courseId }, (reply) => {
     if ("code" in reply) console.error(`join_course failed: ${reply.message}`);
   });

@@ -3,7 +3,8 @@
 //   node generate.mjs --check  exit 1 if events.d.ts is not what the document gives
 // Each payload schema becomes an interface (json-schema-to-typescript); each AsyncAPI
 // operation becomes an entry of ServerToClientEvents (`send`) or ClientToServerEvents
-// (`receive`, with its `reply` as the acknowledgement's type).
+// (`receive`, with its `reply` as the acknowledgement's type); the events of channels marked
+// `x-recovery-offset` get the optional offset argument of connection state recovery.
 import { readFileSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { compile } from "json-schema-to-typescript";
@@ -38,7 +39,9 @@ function eventMaps() {
       const event = resolve(message.$ref).name;
       const payload = typeOf(message);
       if (operation.action === "send") {
-        toClient.set(event, `  ${event}: (data: ${payload}) => void;`);
+        // a room's events carry the recovery offset after the payload, for clients that opted in
+        const offset = resolve(operation.channel.$ref)["x-recovery-offset"] ? ", offset?: string" : "";
+        toClient.set(event, `  ${event}: (data: ${payload}${offset}) => void;`);
       } else if (event !== "connect") { // the handshake's auth, not an event: see ConnectAuth
         const replies = (operation.reply?.messages ?? []).map(typeOf).join(" | ") || "unknown";
         toServer.set(event, `  ${event}: (data: ${payload}, ack?: (reply: ${replies}) => void) => void;`);
@@ -46,7 +49,8 @@ function eventMaps() {
     }
   }
   return [
-    "/** What the server emits: `socket.on(event, (data) => ...)`. */",
+    "/** What the server emits: `socket.on(event, (data) => ...)`; a room event's `offset` is there only",
+    " * for a client that connected with `recover: true` (socket.io-client keeps it by itself). */",
     "export interface ServerToClientEvents {", ...toClient.values(), "}",
     "",
     "/** What a client emits; the optional last argument receives the acknowledgement. */",
