@@ -16,11 +16,19 @@ JSON answer per line on stdout. Loopback only; every loop is bounded.
 Measured payloads carry their send time and a sequence number: fan-out events carry
 ``"title": "bench <seq> <epoch seconds>"`` (the realtime handler passes ``title``
 through unchanged), progress reports encode the tick in ``timestamp`` (the position).
+
+Recovering clients (``record: "recovery"``) do what socket.io-client >= 4.6 does with
+connection state recovery: CONNECT with ``{token, recover: true}``, keep the ``pid`` of the
+reply and the offset (the last argument) of each room event, and when the connection is
+lost reconnect (after 0.5..1.5 s, as its default backoff) with ``{token, recover, pid,
+offset}``; the answer's ``pid`` says whether the session was recovered. Each session keeps
+the sequence numbers it received, so lost, duplicated and reordered events are counted.
 """
 import asyncio
 import base64
 import json
 import os
+import random
 import resource
 import struct
 import sys
@@ -54,6 +62,8 @@ class Stats:
         self.fanout = []  # (seq, latency seconds)
         self.fanout_cache = {}  # payload bytes -> (seq, sent_at): decoded once per event
         self.progress_updates = []  # (recv_time, data dict)
+        self.recovery_cache = {}  # payload bytes -> (seq, sent_at, offset)
+        self.sent_at = {}  # seq -> send time, of the recovery scenario's events
         self.student_progress = 0
         self.errors = {}
         self.compressed_frames = 0
@@ -62,12 +72,49 @@ class Stats:
         self.errors[what] = self.errors.get(what, 0) + 1
 
 
+class Session:
+    """A recovering client's Socket.IO session over its successive connections."""
+
+    __slots__ = ("token", "pid", "offset", "received", "connected_at", "recovered_at", "fresh_sessions",
+                 "reconnect_port", "client")
+
+    def __init__(self, token, reconnect_port):
+        self.token = token
+        self.pid = None
+        self.offset = None
+        self.received = []  # (seq, receive time)
+        self.connected_at = None  # the last CONNECT accepted
+        self.recovered_at = None  # the last CONNECT that recovered the session
+        self.fresh_sessions = 0  # reconnects that were not recovered
+        self.reconnect_port = reconnect_port
+        self.client = None
+
+    def auth(self):
+        auth = {"token": self.token, "recover": True}
+        if self.pid is not None:
+            auth["pid"] = self.pid
+            if self.offset is not None:
+                auth["offset"] = self.offset
+        return auth
+
+    def accepted(self, data, now):
+        pid = data.get("pid")
+        self.connected_at = now
+        if self.pid is not None and pid == self.pid:
+            self.recovered_at = now
+        else:
+            if self.pid is not None:
+                self.fresh_sessions += 1
+            self.pid, self.offset = pid, None
+
+
 class Client(asyncio.Protocol):
-    def __init__(self, gen, token, record=None):
+    def __init__(self, gen, token, record=None, session=None):
         self.gen = gen
         self.stats = gen.stats
         self.token = token
-        self.record = record  # which room events this client measures ("fanout", "progress", None)
+        self.record = record  # which room events this client measures ("fanout", "progress", "recovery", None)
+        self.session = session  # a recovering client's session (record "recovery")
         self.transport = None
         self.buffer = bytearray()
         self.handshaken = False
@@ -98,6 +145,8 @@ class Client(asyncio.Protocol):
         self.gen.open_clients.discard(self)
         if not self.connected.done():
             self.connected.set_exception(ConnectionError(f"closed before connect ({exc})"))
+        elif self.session is not None and self.session.client is self and not self.gen.closing:
+            self.gen.reconnect_later(self.session)
 
     def data_received(self, data):
         if not self.handshaken:
@@ -197,6 +246,8 @@ class Client(asyncio.Protocol):
                 if future is not None and not future.done():
                     future.set_result(json.loads(body[bracket:]))
             elif sio == b"0":  # CONNECT accepted
+                if self.session is not None:
+                    self.session.accepted(json.loads(message[2:]), now)
                 if not self.connected.done():
                     self.connected.set_result(True)
             elif sio == b"4":  # CONNECT refused
@@ -205,7 +256,8 @@ class Client(asyncio.Protocol):
         elif kind == b"2":  # Engine.IO ping
             self.transport.write(PONG)
         elif kind == b"0":  # Engine.IO open: join the default namespace with the token
-            self.transport.write(frame(b"40" + json.dumps({"token": self.token}).encode()))
+            auth = self.session.auth() if self.session is not None else {"token": self.token}
+            self.transport.write(frame(b"40" + json.dumps(auth).encode()))
         elif kind == b"1":
             self.transport.close()
 
@@ -218,6 +270,18 @@ class Client(asyncio.Protocol):
                 _, seq, sent_at = data["title"].split(" ")
                 known = stats.fanout_cache[message] = (int(seq), float(sent_at))
             stats.fanout.append((known[0], now - known[1]))
+        elif self.record == "recovery" and message.startswith(b'42["course_updated"'):
+            stats = self.stats
+            known = stats.recovery_cache.get(message)
+            if known is None:  # every client gets the same bytes: one decode per event
+                event = json.loads(message[2:])
+                _, seq, sent_at = event[1]["title"].split(" ")
+                offset = event[-1] if len(event) > 2 and isinstance(event[-1], str) else None
+                known = stats.recovery_cache[message] = (int(seq), float(sent_at), offset)
+                stats.sent_at[known[0]] = known[1]
+            self.session.received.append((known[0], now))
+            if known[2] is not None:
+                self.session.offset = known[2]
         elif self.record == "progress":
             if message.startswith(b'42["progress_update"'):
                 self.stats.progress_updates.append((now, json.loads(message[2:])[1]))
@@ -247,6 +311,8 @@ class Generator:
         self.stats = Stats()
         self.clients = []
         self.open_clients = set()
+        self.sessions = []  # the recovering clients' sessions
+        self.closing = False  # no reconnecting while the generator closes its clients
         self.started_cpu = self.cpu()
 
     @staticmethod
@@ -254,16 +320,38 @@ class Generator:
         usage = resource.getrusage(resource.RUSAGE_SELF)
         return usage.ru_utime + usage.ru_stime
 
-    async def connect_one(self, token, record, port=None, timeout=30):
+    async def connect_one(self, token, record, port=None, timeout=30, session=None):
         loop = asyncio.get_running_loop()
         _, client = await asyncio.wait_for(
-            loop.create_connection(lambda: Client(self, token, record), self.host, port or self.port), timeout)
+            loop.create_connection(lambda: Client(self, token, record, session), self.host, port or self.port),
+            timeout)
+        if session is not None:
+            session.client = client
         await asyncio.wait_for(client.connected, timeout)
         self.open_clients.add(client)
         self.clients.append(client)
         return client
 
-    async def connect_many(self, tokens, record=None, concurrency=200, ports=None, deadline_s=600):
+    def reconnect_later(self, session):
+        """A lost recovering connection: reconnect as socket.io-client does (first after 0.5..1.5 s,
+        then doubling up to 5 s), to the session's reconnect port, presenting its pid and offset."""
+        async def reconnect():
+            delay = random.uniform(0.5, 1.5)
+            deadline = time.monotonic() + 120
+            while not self.closing and time.monotonic() < deadline:
+                await asyncio.sleep(delay)
+                try:
+                    await self.connect_one(session.token, "recovery", session.reconnect_port, timeout=10,
+                                           session=session)
+                    return
+                except Exception as exc:
+                    self.stats.error(f"reconnect: {type(exc).__name__}")
+                    delay = min(delay * 2, 5.0)
+
+        asyncio.get_running_loop().create_task(reconnect())
+
+    async def connect_many(self, tokens, record=None, concurrency=200, ports=None, deadline_s=600,
+                           recover=False, reconnect_ports=None):
         """Connect one client per token, ``concurrency`` handshakes in flight at a time."""
         semaphore = asyncio.Semaphore(concurrency)
         failures = []
@@ -277,8 +365,13 @@ class Generator:
                     failures.append("deadline")
                     return
                 port = ports[index % len(ports)] if ports else None
+                session = None
+                if recover:
+                    session = Session(token, reconnect_ports[index % len(reconnect_ports)] if reconnect_ports
+                                      else port)
+                    self.sessions.append(session)
                 try:
-                    connected.append(await self.connect_one(token, record, port))
+                    connected.append(await self.connect_one(token, record, port, session=session))
                 except Exception as exc:
                     failures.append(f"{type(exc).__name__}: {exc}"[:200])
 
@@ -311,6 +404,48 @@ def latency_summary(latencies_s):
             "p99_ms": ms(percentile(values, 99)), "max_ms": ms(values[-1] if values else None)}
 
 
+async def recovery_result(gen, first_seq, last_seq, killed_at, timeout):
+    """What the sessions went through since ``killed_at``: reconnected, recovered (same pid),
+    and, over the events ``first_seq..last_seq``, lost, duplicated and out of order per session."""
+    expected = set(range(first_seq, last_seq + 1))
+    sessions = gen.sessions
+
+    def back(session):
+        return session.connected_at is not None and session.connected_at > killed_at
+
+    def complete(session):
+        return back(session) and expected <= {seq for seq, _ in session.received}
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not all(complete(s) for s in sessions):
+        await asyncio.sleep(0.1)
+    lost = duplicated = out_of_order = 0
+    reconnected, recovered, caught_up = [], [], []
+    for session in sessions:
+        seqs = [seq for seq, _ in session.received if first_seq <= seq <= last_seq]
+        lost += len(expected - set(seqs))
+        duplicated += len(seqs) - len(set(seqs))
+        out_of_order += sum(1 for a, b in zip(seqs, seqs[1:]) if b < a)
+        if back(session):
+            reconnected.append(session.connected_at - killed_at)
+        if session.recovered_at is not None and session.recovered_at > killed_at:
+            recovered.append(session.recovered_at - killed_at)
+            # caught up: every event sent before its recovery received (the replay included)
+            before = [at for seq, at in session.received
+                      if first_seq <= seq <= last_seq and gen.stats.sent_at.get(seq, 0) < session.recovered_at]
+            caught_up.append(max(before, default=session.recovered_at) - killed_at)
+    reconnected.sort(), recovered.sort(), caught_up.sort()
+    seconds = lambda values, q: round(percentile(values, q), 2) if values else None  # noqa: E731
+    return {"sessions": len(sessions), "events": len(expected), "expected": len(expected) * len(sessions),
+            "reconnected": len(reconnected), "recovered": len(recovered),
+            "fresh_sessions": sum(s.fresh_sessions for s in sessions),
+            "recovered_p50_s": seconds(recovered, 50), "recovered_max_s": seconds(recovered, 100),
+            "all_recovered_s": seconds(recovered, 100) if len(recovered) == len(sessions) else None,
+            "caught_up_p50_s": seconds(caught_up, 50), "caught_up_max_s": seconds(caught_up, 100),
+            "lost": lost, "duplicated": duplicated, "out_of_order": out_of_order,
+            "complete": all(complete(s) for s in sessions)}
+
+
 async def read_commands():
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader(limit=64 * 1024 * 1024)
@@ -340,8 +475,11 @@ async def main():
             answer({"ok": True})
         elif cmd == "connect":
             # {"tokens": [...], "record": "fanout"|"progress"|None, "ports": [...]?, "concurrency": n}
+            # recovering clients: "recover": true, "record": "recovery", "reconnect_ports": [...]
+            gen.closing = False
             clients, failures, elapsed = await gen.connect_many(
-                command["tokens"], command.get("record"), command.get("concurrency", 200), command.get("ports"))
+                command["tokens"], command.get("record"), command.get("concurrency", 200), command.get("ports"),
+                recover=command.get("recover", False), reconnect_ports=command.get("reconnect_ports"))
             answer({"connected": len(clients), "failed": len(failures), "failures": failures[:5],
                     "seconds": round(elapsed, 3), "total_open": len(gen.open_clients),
                     "deflate_accepted": sum(c.deflate_accepted for c in clients),
@@ -425,11 +563,18 @@ async def main():
                     "lag_p50_ms": round(percentile(lags, 50) * 1000, 1) if lags else None,
                     "lag_p99_ms": round(percentile(lags, 99) * 1000, 1) if lags else None,
                     "lag_max_ms": round(lags[-1] * 1000, 1) if lags else None})
+        elif cmd == "recovery_wait":
+            # {"first_seq", "last_seq", "killed_at" (epoch s), "wait_s"}: waits until every session
+            # is connected again after the kill and holds every event of the window (or the timeout)
+            answer(await recovery_result(gen, command["first_seq"], command["last_seq"], command["killed_at"],
+                                         command.get("wait_s", 60.0)))
         elif cmd == "stats":
             answer({"open": len(gen.open_clients), "errors": gen.stats.errors,
                     "compressed_frames": gen.stats.compressed_frames,
                     "cpu_s": round(Generator.cpu() - gen.started_cpu, 3)})
         elif cmd == "close":
+            gen.closing = True
+            gen.sessions.clear()
             for client in list(gen.clients):
                 if client.transport is not None:
                     client.transport.close()

@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.run            # the full run (~6 minutes)
     BENCH_QUICK=1 .venv/bin/python -m bench.run   # the smoke run (~1 minute, small numbers)
+    BENCH_ONLY=recovery BENCH_QUICK=1 .venv/bin/python -m bench.run   # one scenario (comma-separated list)
 
 The platform is started exactly as ``make run`` and the integration tests start it
 (``services.stack.Stack``, in a RabbitMQ vhost of its own: ``temporary_vhost``); the
@@ -24,6 +25,7 @@ import os
 import platform
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -51,16 +53,19 @@ def plan():
         return {"fanout_clients": [500], "fanout_rate": 10, "fanout_seconds": 8,
                 "ramp_clients_seconds": 3, "max_rates": [20, 40, 80, 120, 160, 240], "max_step_seconds": 4,
                 "connections": 2000, "connection_batch": 1000, "progress_students": 200,
-                "progress_rate": 5, "progress_seconds": 8, "node": True, "fanout_replicas": 1, "progress_replicas": 2}
+                "progress_rate": 5, "progress_seconds": 8, "node": True, "fanout_replicas": 1, "progress_replicas": 2,
+                "recovery_clients": 1000, "recovery_rate": 5, "recovery_seconds": 12, "recovery_kill_after": 4}
     if QUICK and os.environ.get("BENCH_PLAN") != "full":
         return {"fanout_clients": [100, 200], "fanout_rate": 10, "fanout_seconds": 5,
                 "ramp_clients_seconds": 3, "max_rates": [20, 80, 200], "max_step_seconds": 3,
                 "connections": 1000, "connection_batch": 500, "progress_students": 100,
-                "progress_rate": 5, "progress_seconds": 5, "node": True, "fanout_replicas": 1, "progress_replicas": 2}
+                "progress_rate": 5, "progress_seconds": 5, "node": True, "fanout_replicas": 1, "progress_replicas": 2,
+                "recovery_clients": 200, "recovery_rate": 5, "recovery_seconds": 10, "recovery_kill_after": 3}
     return {"fanout_clients": [250, 500, 1000], "fanout_rate": 10, "fanout_seconds": 30,
             "ramp_clients_seconds": 10, "max_rates": [20, 40, 60, 80, 100, 130, 160, 200, 260, 330, 420],
             "max_step_seconds": 6, "connections": 10_000, "connection_batch": 1000,
-            "progress_students": 500, "progress_rate": 5, "progress_seconds": 30, "node": True, "fanout_replicas": 1, "progress_replicas": 2}
+            "progress_students": 500, "progress_rate": 5, "progress_seconds": 30, "node": True, "fanout_replicas": 1, "progress_replicas": 2,
+            "recovery_clients": 2000, "recovery_rate": 5, "recovery_seconds": 20, "recovery_kill_after": 5}
 
 
 # -- the platform ----------------------------------------------------------------------
@@ -437,6 +442,50 @@ def scenario_progress(stack, gen, instructor_token, tokens, course, video, p, lo
     return result
 
 
+def scenario_recovery(stack, gen, dispatcher, campus, minter, tokens, course_id, p, log):
+    """Connection state recovery when a door dies: ``recovery_clients`` clients connect to door A
+    with ``auth: {token, recover: true}`` and join the course room; course_updated flows at
+    ``recovery_rate``/s; after ``recovery_kill_after`` s door A is killed with SIGKILL and every
+    client reconnects (socket.io-client's backoff) to door B, the stack's own door, presenting its
+    pid and last offset. Measured: how long until every session is recovered on B (target <= 10 s)
+    and has caught up with the events it missed; events lost and duplicated (target 0 and 0)."""
+    count = p["recovery_clients"]
+    if len(tokens) < count:  # more students than the other scenarios use
+        extra = [minter.token(str(uuid.uuid4())) for _ in range(count - len(tokens))]
+        campus.enroll_all(course_id, extra)
+        tokens = tokens + extra
+    tokens = tokens[:count]
+    gen.ask("close")
+    # door A shares door B's database (a session record any door reads after a SIGKILL may live there)
+    env = {**stack.env, "REALTIME_DATABASE_URL": stack.service_env("realtime")["DATABASE_URL"]}
+    door_a = Stack(env, stack.var_dir / "recovery-door-a", port=free_port(), echo=False)
+    try:
+        door_a.start(services=("realtime",))
+        door_a.wait_ready(timeout=120)
+        answer = gen.ask("connect", tokens=tokens, record="recovery", recover=True, concurrency=100,
+                         ports=[door_a.port], reconnect_ports=[stack.port])
+        assert answer["failed"] == 0, answer
+        joins = gen.ask("join", event="join_course", data={"course_id": course_id}, first=0, count=count)
+        assert joins["failed"] == 0, joins
+        time.sleep(1.0)
+        rate = p["recovery_rate"]
+        first, _, _ = dispatcher.run(rate, p["recovery_kill_after"])
+        door_a.stop_service("realtime", sig=signal.SIGKILL)
+        killed_at = time.time()
+        _, last, _ = dispatcher.run(rate, p["recovery_seconds"] - p["recovery_kill_after"])
+        result = gen.ask("recovery_wait", first_seq=first, last_seq=last, killed_at=killed_at, wait_s=60)
+    finally:
+        door_a.stop()
+    result.update({"clients": count, "rate": rate, "seconds": p["recovery_seconds"],
+                   "killed_after_s": p["recovery_kill_after"], "errors": gen.ask("stats")["errors"]})
+    log(f"    {result['recovered']}/{count} recovered on door B, the last {result['recovered_max_s']} s after the "
+        f"SIGKILL (p50 {result['recovered_p50_s']} s), caught up after {result['caught_up_max_s']} s; "
+        f"{result['fresh_sessions']} fresh sessions; events lost {result['lost']}, duplicated "
+        f"{result['duplicated']}, out of order {result['out_of_order']}")
+    gen.ask("close")
+    return result
+
+
 # -- Node baseline -----------------------------------------------------------------------
 
 def node_baseline(amqp_uri, public_key, minter, course_id, instructor_id, p, log):
@@ -575,6 +624,11 @@ def main():
                     profiled(stack.processes["progress"].pid, "progress-service"):
                 results["progress"] = scenario_progress(stack, gen, instructor["access_token"], student_tokens,
                                                         course, video, p, log, door_pids, ports=ports)
+        if wanted("recovery"):
+            log(f"recovery: {p['recovery_clients']} recovering clients on door A, A killed with SIGKILL, "
+                "all recovered on door B")
+            results["recovery"] = scenario_recovery(stack, gen, dispatcher, campus, minter, student_tokens,
+                                                    course["id"], p, log)
         results["loadgen_cpu_s_total"] = round(gen.cpu_seconds() - gen_cpu_start, 2)
         gen.close()
         for replica in replicas:
