@@ -73,6 +73,18 @@ def table(results):
         f"{results.get('progress_replicas', 1)} door process(es) at {pr.get('door_cpu_percent')} % CPU in all | "
         f">= 2000/s, lag p99 <= 2000, lost 0, transactions << updates | "
         f"{mark(pr['sent_per_s'] >= 2000 and (pr['lag_p99_ms'] or 1e9) <= 2000 and pr['final_values_lost'] == 0 and pr['db_transactions'] * 10 < pr['sent'])} |",
+    ]
+    rc = results.get("recovery")
+    if rc:
+        lines.append(
+            f"| recovery ({rc['clients']} recovering clients on door A, course_updated at {rc['rate']}/s, A killed "
+            f"with SIGKILL after {rc['killed_after_s']} s) | {rc['recovered']} of {rc['clients']} recovered on door B, "
+            f"all after {rc['all_recovered_s']} s (p50 {rc['recovered_p50_s']} s), caught up after "
+            f"{rc['caught_up_max_s']} s; {rc['fresh_sessions']} fresh sessions; events lost {rc['lost']}, "
+            f"duplicated {rc['duplicated']}, out of order {rc['out_of_order']} of {rc['expected']} | "
+            f"all recovered <= 10 s, lost 0, duplicated 0 | "
+            f"{mark(rc['all_recovered_s'] is not None and rc['all_recovered_s'] <= 10 and rc['lost'] == 0 and rc['duplicated'] == 0 and rc['out_of_order'] == 0)} |")
+    lines += [
         "",
         "Latency by clients in the room (fanout at "
         f"{results['plan']['fanout_rate']} events/s):",
