@@ -456,9 +456,7 @@ def scenario_recovery(stack, gen, dispatcher, campus, minter, tokens, course_id,
         tokens = tokens + extra
     tokens = tokens[:count]
     gen.ask("close")
-    # door A shares door B's database (a session record any door reads after a SIGKILL may live there)
-    env = {**stack.env, "REALTIME_DATABASE_URL": stack.service_env("realtime")["DATABASE_URL"]}
-    door_a = Stack(env, stack.var_dir / "recovery-door-a", port=free_port(), echo=False)
+    door_a = Stack(stack.env, stack.var_dir / "recovery-door-a", port=free_port(), echo=False)
     try:
         door_a.start(services=("realtime",))
         door_a.wait_ready(timeout=120)

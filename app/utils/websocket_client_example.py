@@ -34,6 +34,7 @@ import sys
 import threading
 from datetime import datetime, timezone
 
+import engineio
 import requests
 import socketio
 
@@ -45,10 +46,14 @@ def now():
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
+_one_line_at_a_time = threading.Lock()
+
+
 def say(what, data=None, stream=sys.stdout):
-    """One line per event: time, name, compact JSON payload."""
+    """One line per event: time, name, compact JSON payload (whole lines, whichever thread says it)."""
     text = "" if data is None else json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-    print(f"{now()}  {what}  {text}".rstrip(), file=stream, flush=True)
+    with _one_line_at_a_time:
+        print(f"{now()}  {what}  {text}".rstrip(), file=stream, flush=True)
 
 
 class Refused(Exception):
@@ -130,9 +135,27 @@ def log_in(url, email, password):
     return body["data"]["access_token"]
 
 
+class InOrderEngineIOClient(engineio.Client):
+    """python-engineio's ``Client`` that hands each message on in the order it arrived.
+
+    Upstream (python-engineio 4.15.1, ``engineio.client.Client._trigger_event``) starts a new
+    thread for every message, so two room events that arrive together can reach the handlers
+    in either order, and a recovering client could keep an older offset than the last event
+    it saw. Here messages are handled one after the other on the thread that reads them, as
+    socket.io-client handles them in a browser. The price: a handler must not wait for the
+    server (``call()`` inside a handler would wait for an answer this thread has to read).
+    """
+
+    def _trigger_event(self, event, *args, **kwargs):
+        if event == "message":
+            kwargs["run_async"] = False
+        return super()._trigger_event(event, *args, **kwargs)
+
+
 class RecoveringClient(socketio.Client):
     """python-socketio's ``Client`` with Socket.IO connection state recovery, as the
-    JavaScript socket.io-client (>= 4.6) does it.
+    JavaScript socket.io-client (>= 4.6) does it, and events handled in order
+    (``InOrderEngineIOClient``).
 
     python-socketio's client has none, so it keeps the session's ``pid`` and the last
     offset itself and presents both in the ``auth`` of its next CONNECT:
@@ -149,12 +172,16 @@ class RecoveringClient(socketio.Client):
       every event of this platform has); it is kept and removed before any handler is
       called, so handlers see exactly what a client without recovery sees.
 
-    ``UPSTREAM`` lists those two methods with their signatures as written against;
-    ``supported()`` checks them, so another python-socketio release runs without recovery
-    (said on stderr) instead of mishandling packets.
+    ``UPSTREAM`` lists the methods extended here with their signatures as written against;
+    ``supported()`` checks them, so other python-socketio / python-engineio releases run
+    the plain ``socketio.Client`` without recovery (said on stderr) instead of mishandling
+    packets.
     """
 
-    UPSTREAM = {"_handle_connect": "(self, namespace, data)", "_handle_event": "(self, namespace, id, data)"}
+    UPSTREAM = {(socketio.Client, "_handle_connect"): "(self, namespace, data)",
+                (socketio.Client, "_handle_event"): "(self, namespace, id, data)",
+                (socketio.Client, "_engineio_client_class"): "(self)",
+                (engineio.Client, "_trigger_event"): "(self, event, *args, **kwargs)"}
 
     def __init__(self, token, recover=True, **kwargs):
         super().__init__(**kwargs)
@@ -167,8 +194,11 @@ class RecoveringClient(socketio.Client):
 
     @classmethod
     def supported(cls):
-        return all(str(inspect.signature(getattr(socketio.Client, name))) == signature
-                   for name, signature in cls.UPSTREAM.items())
+        return all(str(inspect.signature(getattr(owner, name, None) or (lambda: None))) == signature
+                   for (owner, name), signature in cls.UPSTREAM.items())
+
+    def _engineio_client_class(self):
+        return InOrderEngineIOClient
 
     def auth(self):
         """The CONNECT packet's auth for this attempt: the token, and the session to recover."""
@@ -208,12 +238,15 @@ class CourseClient:
         self.transports = [transport] if transport else None
         self.refusal = None
         self.first_connect = threading.Event()
-        if recover and not RecoveringClient.supported():
-            print("this python-socketio is not the one the recovery was written for (5.18.1): "
-                  "running without recovery", file=sys.stderr)
-            recover = False
-        self.sio = RecoveringClient(token, recover=recover, reconnection=True, reconnection_delay=1,
-                                    reconnection_delay_max=5)
+        options = dict(reconnection=True, reconnection_delay=1, reconnection_delay_max=5)
+        if RecoveringClient.supported():
+            self.sio = RecoveringClient(token, recover=recover, **options)
+            self.auth = self.sio.auth
+        else:
+            print("python-socketio / python-engineio are not the releases this client was written for "
+                  "(5.18.1 / 4.15.1): running without recovery", file=sys.stderr)
+            self.sio = socketio.Client(**options)
+            self.auth = {"token": token}
         self.sio.on("connect", self.on_connect)
         self.sio.on("disconnect", self.on_disconnect)
         self.sio.on("connect_error", self.on_connect_error)
@@ -221,7 +254,7 @@ class CourseClient:
 
     def on_connect(self):
         say("[connected]", {"url": self.url, "sid": self.sio.get_sid()})
-        if self.sio.recovered:
+        if getattr(self.sio, "recovered", False):
             # same sid, same rooms: no join; the missed room events come next, before any newer one
             say("[recovered]", {"sid": self.sio.get_sid()})
         else:
@@ -253,7 +286,7 @@ class CourseClient:
 
     def connect(self):
         try:
-            self.sio.connect(self.url, auth=self.sio.auth, transports=self.transports, wait_timeout=10)
+            self.sio.connect(self.url, auth=self.auth, transports=self.transports, wait_timeout=10)
         except socketio.exceptions.ConnectionError as exc:
             if self.refusal:
                 raise Refused(self.refusal) from None

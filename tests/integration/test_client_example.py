@@ -3,6 +3,7 @@ run as a user runs it, against the real stack."""
 import json
 import queue
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -101,7 +102,109 @@ def test_it_logs_in_with_email_and_password(api, stack):
     assert "  connected  " in done.stdout and '"status":"Connected successfully"' in done.stdout
 
 
-def test_it_rejoins_its_rooms_after_the_server_restarts(stack, campus, client_run):
+class CuttableProxy:
+    """The network between the client and the door: ``cut()`` closes both sides of every
+    connection (a drop both ends notice), ``block()`` refuses new ones until ``unblock()``.
+    (The recovery tests' TcpProxy, tests/integration/proxies.py, does this and more.)"""
+
+    def __init__(self, port):
+        self.port, self.links, self.blocked = port, [], False
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if self.blocked:
+                client.close()
+                continue
+            upstream = socket.create_connection(("127.0.0.1", self.port))
+            self.links += [client, upstream]
+            for source, target in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(source, target), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source, target):
+        try:
+            while data := source.recv(65536):
+                target.sendall(data)
+        except (OSError, EOFError):
+            pass
+        for sock in (source, target):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def cut(self):
+        for sock in self.links:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self.links = []
+
+    def block(self):
+        self.blocked = True
+
+    def unblock(self):
+        self.blocked = False
+
+    def close(self):
+        self.listener.close()
+        self.cut()
+
+
+def test_it_recovers_its_session_after_a_network_drop(stack, campus, client_run):
+    course, instructor = campus.course()
+    student = campus.enrolled_student(course)
+    proxy = CuttableProxy(stack.port)
+    titles = lambda: [data["title"] for name, data in run.lines if name == "course_updated"]  # noqa: E731
+
+    def update(title):
+        patched = campus.api.call("PATCH", f"/api/v1/courses/{course['id']}", token=instructor["access_token"],
+                                  json={"title": title})
+        assert patched.status_code == 200, patched.text
+
+    try:
+        # long-polling: websocket-client would send the proxy's address as its Origin, which
+        # the door does not allow (requests sends none)
+        run = client_run(student["access_token"], "--url", proxy.url, "--course", course["id"],
+                         "--transport", "polling")
+        assert run.wait_for("connected")["recovered"] is False  # asked for a recoverable session
+        run.wait_for("joined_course")
+        update("Before the drop")
+        run.wait_for("course_updated")  # the client now holds an offset
+
+        proxy.block()
+        proxy.cut()
+        run.wait_for("[disconnected]")
+        update("Missed 1")
+        update("Missed 2")
+        proxy.unblock()
+
+        run.wait_for("[recovered]", timeout=30)
+        run.wait_for("course_updated", count=3)
+        update("After the drop")
+        run.wait_for("course_updated", count=4)
+        time.sleep(1.0)  # a duplicate would be here by now
+        assert titles() == ["Before the drop", "Missed 1", "Missed 2", "After the drop"]
+        first, second = [data["sid"] for name, data in run.lines if name == "[connected]"]
+        assert first == second
+        assert run.wait_for("connected", count=2)["recovered"] is True
+        assert [name for name, _ in run.lines].count("joined_course") == 1  # its rooms were kept: no rejoin
+        assert run.stop() == 0
+    finally:
+        proxy.close()
+
+
+def test_it_recovers_its_session_when_its_door_restarts(stack, campus, client_run):
+    """SIGTERM: the door closes the transports (the client reconnects by itself) and parks
+    the sessions; the door that starts next resumes them from the room log."""
     course, instructor = campus.course()
     run = client_run(instructor["access_token"], "--url", stack.url, "--course", course["id"])
     run.wait_for("joined_course")
@@ -111,8 +214,27 @@ def test_it_rejoins_its_rooms_after_the_server_restarts(stack, campus, client_ru
     stack.start_service("realtime")
     stack.wait_ready(timeout=60)
 
+    run.wait_for("[recovered]", timeout=30)
+    assert run.wait_for("connected", count=2)["recovered"] is True
+    newcomer = campus.enrolled_student(course)
+    assert run.wait_for("new_enrollment")["user_email"] == newcomer["user"]["email"]
+    assert [name for name, _ in run.lines].count("joined_course") == 1  # its rooms were kept
+    assert run.stop() == 0
+
+
+def test_it_rejoins_its_rooms_after_the_server_restarts(stack, campus, client_run):
+    course, instructor = campus.course()
+    run = client_run(instructor["access_token"], "--url", stack.url, "--course", course["id"], "--no-recover")
+    run.wait_for("joined_course")
+
+    stack.stop_service("realtime")
+    run.wait_for("[disconnected]")
+    stack.start_service("realtime")
+    stack.wait_ready(timeout=60)
+
     run.wait_for("[connected]", count=2, timeout=30)
-    run.wait_for("joined_course", count=2)  # rooms are not remembered by the server: the client rejoined
+    run.wait_for("joined_course", count=2)  # no recovery asked: a new connection in no room, the client rejoined
+    assert "[recovered]" not in [name for name, _ in run.lines]
     newcomer = campus.enrolled_student(course)
     assert run.wait_for("new_enrollment")["user_email"] == newcomer["user"]["email"]
     assert run.stop() == 0

@@ -4,10 +4,12 @@ client presents on its next CONNECT. The Engine.IO transport is replaced by a li
 packets the client sends: no server here (tests/integration/test_client_example.py runs
 the script against the real door)."""
 import json
+import threading
 
 import pytest
+from engineio import packet as eio_packet
 
-from app.utils.websocket_client_example import RecoveringClient
+from app.utils.websocket_client_example import InOrderEngineIOClient, RecoveringClient
 
 ROOM_EVENT = {"course_id": "c1", "title": "Week 2"}
 
@@ -89,6 +91,16 @@ def test_without_recovery_the_auth_is_the_token_and_arguments_are_untouched(opti
     wire.receive("2" + json.dumps(["course_updated", ROOM_EVENT, "extra"]))
     assert wire.seen == [("course_updated", (ROOM_EVENT, "extra"))]
     assert wire.open(reply).get("pid") is None and wire.connects == [False, False]
+
+
+def test_messages_reach_the_handlers_in_order_on_the_reading_thread():
+    client = RecoveringClient("the-token")
+    assert isinstance(client.eio, InOrderEngineIOClient)
+    handled = []
+    client.eio.on("message", lambda data: handled.append((data, threading.get_ident())))
+    for number in range(50):  # upstream starts a thread per message: any order, and later
+        client.eio._receive_packet(eio_packet.Packet(eio_packet.MESSAGE, data=f"2[\"e\",{number}]"))
+    assert handled == [(f"2[\"e\",{number}]", threading.get_ident()) for number in range(50)]
 
 
 def test_the_upstream_methods_it_extends_are_the_ones_it_was_written_against():
