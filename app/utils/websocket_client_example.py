@@ -194,8 +194,12 @@ class RecoveringClient(socketio.Client):
 
     @classmethod
     def supported(cls):
-        return all(str(inspect.signature(getattr(owner, name, None) or (lambda: None))) == signature
-                   for (owner, name), signature in cls.UPSTREAM.items())
+        """Are the installed libraries' methods the ones extended here (same names and signatures)?"""
+        for (owner, name), signature in cls.UPSTREAM.items():
+            method = getattr(owner, name, None)
+            if method is None or str(inspect.signature(method)) != signature:
+                return False
+        return True
 
     def _engineio_client_class(self):
         return InOrderEngineIOClient
