@@ -40,6 +40,12 @@ SETTINGS = {
     "ROOM_LOG_MAX_BYTES": str(2 * 1024 ** 3),
     # room events each door keeps in memory for replay (beyond: read as not held)
     "ROOM_LOG_WINDOW_ENTRIES": "200000",
+    # sockets that never authenticate: an Engine.IO session whose Socket.IO CONNECT has not
+    # come within this long is closed; at most this many such sessions per client address
+    "CONNECT_TIMEOUT_SECONDS": "10",
+    "PENDING_CONNECTIONS_PER_ADDRESS": "50",
+    # connections one door process takes; past it handshakes get 503 (a balancer tries another)
+    "MAX_CONNECTIONS": "20000",
     # Engine.IO pings: a silent client is noticed after interval + timeout
     "SOCKET_PING_INTERVAL_SECONDS": "25",
     "SOCKET_PING_TIMEOUT_SECONDS": "20",
