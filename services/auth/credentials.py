@@ -10,25 +10,72 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from eventlet import tpool
+from eventlet.semaphore import Semaphore
 
+from services.kernel.errors import Overloaded
 from services.kernel.tokens import ALGORITHM
 
 
-class Passwords:
-    """argon2id hashing, run in a real OS thread so a hash never freezes the event loop."""
+class HashingBudget:
+    """Password hashes run at most ``concurrency`` at a time; then it is refuse, not pile up.
 
-    def __init__(self, hasher=None):
+    A caller that finds every turn taken waits in a queue of at most ``queue`` callers, for
+    at most ``wait_seconds`` (below the door's RPC deadline, so its answer still arrives);
+    one that finds the queue full, or waits too long, is refused with ``Overloaded``
+    (503 and ``Retry-After``).
+
+    Why: each argon2id hash (argon2-cffi's defaults: 64 MiB, t=3, 4 lanes) takes about
+    0.3 s of both cores here, and runs in eventlet's thread pool (``tpool``, 20 threads,
+    unbounded queue). Unbounded, 40 concurrent hashes raised a process to 1.28 GB
+    (20 x 64 MiB; the pod's limit is 384 MiB) for no more throughput than 2 at a time
+    (about 5 hashes a second either way), and every RPC worker ended up waiting for a
+    hash, so token refreshes queued behind registrations. With the budget, hashing holds
+    at most ``concurrency + queue`` workers; the rest of the pool serves the other RPCs
+    (docs/reliability.md, "hashing budget").
+    """
+
+    def __init__(self, concurrency=2, queue=8, wait_seconds=2.0):
+        self.concurrency, self.queue, self.wait_seconds = int(concurrency), int(queue), float(wait_seconds)
+        if self.concurrency < 1 or self.queue < 0 or self.wait_seconds <= 0:
+            raise RuntimeError("HASHING_CONCURRENCY must be at least 1, HASHING_QUEUE at least 0 and "
+                               "HASHING_WAIT_SECONDS above 0")
+        self._turns = Semaphore(self.concurrency)
+        self.waiting = 0  # callers inside acquire(): eventlet's semaphore serves them in order
+
+    def run(self, function, *args):
+        busy = self._turns.locked() or self.waiting
+        if busy and self.waiting >= self.queue:
+            raise Overloaded("Too many sign-ins at once; try again in a moment", self.wait_seconds)
+        self.waiting += 1
+        try:
+            got_turn = self._turns.acquire(timeout=self.wait_seconds)
+        finally:
+            self.waiting -= 1
+        if not got_turn:
+            raise Overloaded("Too many sign-ins at once; try again in a moment", self.wait_seconds)
+        try:
+            # a real OS thread: argon2 releases the GIL, and the event loop keeps serving
+            return tpool.execute(function, *args)
+        finally:
+            self._turns.release()
+
+
+class Passwords:
+    """argon2id hashing within a :class:`HashingBudget`, off the event loop."""
+
+    def __init__(self, hasher=None, budget=None):
         self._hasher = hasher or PasswordHasher()
+        self._budget = budget or HashingBudget()
         # verifying against this when the email is unknown keeps timing uniform,
         # so a login attempt cannot tell registered addresses from others
         self._decoy = self._hasher.hash(secrets.token_urlsafe(16))
 
     def hash(self, password):
-        return tpool.execute(self._hasher.hash, password)
+        return self._budget.run(self._hasher.hash, password)
 
     def verify(self, password_hash, password):
         try:
-            return tpool.execute(self._hasher.verify, password_hash or self._decoy, password) \
+            return self._budget.run(self._hasher.verify, password_hash or self._decoy, password) \
                 and password_hash is not None
         except (VerificationError, InvalidHashError):
             return False
