@@ -2,6 +2,7 @@
 import hashlib
 import secrets
 import uuid
+from collections import deque
 from dataclasses import dataclass
 
 import jwt
@@ -10,19 +11,21 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from eventlet import tpool
-from eventlet.semaphore import Semaphore
+from eventlet.event import Event
 
 from services.kernel.errors import Overloaded
 from services.kernel.tokens import ALGORITHM
 
 
 class HashingBudget:
-    """Password hashes run at most ``concurrency`` at a time; then it is refuse, not pile up.
+    """Password hashes run at most ``concurrency`` at a time; past that, refuse rather than pile up.
 
     A caller that finds every turn taken waits in a queue of at most ``queue`` callers, for
     at most ``wait_seconds`` (below the door's RPC deadline, so its answer still arrives);
     one that finds the queue full, or waits too long, is refused with ``Overloaded``
-    (503 and ``Retry-After``).
+    (503 and ``Retry-After``). Logins (``urgent``) have a queue of their own that is
+    served first: a registration flood that gets past the per-address limits slows
+    registrations down, never the people who already have an account.
 
     Why: each argon2id hash (argon2-cffi's defaults: 64 MiB, t=3, 4 lanes) takes about
     0.3 s of both cores here, and runs in eventlet's thread pool (``tpool``, 20 threads,
@@ -30,8 +33,8 @@ class HashingBudget:
     (20 x 64 MiB; the pod's limit is 384 MiB) for no more throughput than 2 at a time
     (about 5 hashes a second either way), and every RPC worker ended up waiting for a
     hash, so token refreshes queued behind registrations. With the budget, hashing holds
-    at most ``concurrency + queue`` workers; the rest of the pool serves the other RPCs
-    (docs/reliability.md, "hashing budget").
+    at most ``concurrency + 2 * queue`` workers; the rest of the pool serves the other
+    RPCs (docs/reliability.md, "hashing budget").
     """
 
     def __init__(self, concurrency=2, queue=8, wait_seconds=2.0):
@@ -39,25 +42,50 @@ class HashingBudget:
         if self.concurrency < 1 or self.queue < 0 or self.wait_seconds <= 0:
             raise RuntimeError("HASHING_CONCURRENCY must be at least 1, HASHING_QUEUE at least 0 and "
                                "HASHING_WAIT_SECONDS above 0")
-        self._turns = Semaphore(self.concurrency)
-        self.waiting = 0  # callers inside acquire(): eventlet's semaphore serves them in order
+        self.free = self.concurrency
+        self._urgent, self._normal = deque(), deque()  # waiters' events, first come first served
 
-    def run(self, function, *args):
-        busy = self._turns.locked() or self.waiting
-        if busy and self.waiting >= self.queue:
-            raise Overloaded("Too many sign-ins at once; try again in a moment", self.wait_seconds)
-        self.waiting += 1
-        try:
-            got_turn = self._turns.acquire(timeout=self.wait_seconds)
-        finally:
-            self.waiting -= 1
-        if not got_turn:
-            raise Overloaded("Too many sign-ins at once; try again in a moment", self.wait_seconds)
+    @property
+    def waiting(self):
+        return len(self._urgent) + len(self._normal)
+
+    def run(self, function, *args, urgent=False):
+        self._take_turn(self._urgent if urgent else self._normal)
         try:
             # a real OS thread: argon2 releases the GIL, and the event loop keeps serving
             return tpool.execute(function, *args)
         finally:
-            self._turns.release()
+            self._give_turn()
+
+    def _take_turn(self, line):
+        if self.free and not self.waiting:
+            self.free -= 1
+            return
+        if len(line) >= self.queue:
+            raise Overloaded("Too many sign-ins at once; try again in a moment", self.wait_seconds)
+        turn = Event()
+        line.append(turn)
+        try:
+            turn.wait(self.wait_seconds)
+        except BaseException:  # the worker was killed while it waited
+            self._leave(line, turn)
+            raise
+        if not turn.ready():  # timed out; a granted turn has been sent (even if the timer woke us first)
+            self._leave(line, turn)
+            raise Overloaded("Too many sign-ins at once; try again in a moment", self.wait_seconds)
+
+    def _leave(self, line, turn):
+        if turn.ready():
+            self._give_turn()  # granted after all: pass it on
+        else:
+            line.remove(turn)
+
+    def _give_turn(self):
+        line = self._urgent or self._normal
+        if line:
+            line.popleft().send(True)  # the turn passes on directly: nobody can cut in
+        else:
+            self.free += 1
 
 
 class Passwords:
@@ -75,8 +103,8 @@ class Passwords:
 
     def verify(self, password_hash, password):
         try:
-            return self._budget.run(self._hasher.verify, password_hash or self._decoy, password) \
-                and password_hash is not None
+            verified = self._budget.run(self._hasher.verify, password_hash or self._decoy, password, urgent=True)
+            return verified and password_hash is not None
         except (VerificationError, InvalidHashError):
             return False
 

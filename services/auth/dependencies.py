@@ -31,7 +31,8 @@ def hashing_budget(config):
     """The budget from config; it must leave workers free for refreshes and the other RPCs."""
     budget = HashingBudget(config["HASHING_CONCURRENCY"], config["HASHING_QUEUE"], config["HASHING_WAIT_SECONDS"])
     workers = config.get("max_workers", DEFAULT_WORKER_POOL)
-    if budget.concurrency + budget.queue > workers // 2:
-        raise RuntimeError(f"HASHING_CONCURRENCY + HASHING_QUEUE ({budget.concurrency + budget.queue}) must be at "
-                           f"most half the auth service's {workers} workers, or hashing could take them all")
+    held = budget.concurrency + 2 * budget.queue  # running, and both queues (logins', registrations') full
+    if held > workers * 2 // 3:
+        raise RuntimeError(f"HASHING_CONCURRENCY + 2 x HASHING_QUEUE ({held}) must be at most two thirds of "
+                           f"the auth service's {workers} workers, or hashing could take them all")
     return budget

@@ -43,7 +43,7 @@ def test_at_most_concurrency_at_once_then_a_bounded_queue_then_refused_at_once(i
     assert (refused.value.status, refused.value.retry_after) == (503, 5)
     hashes.done.send()
     assert [caller.wait() for caller in callers] == ["a", "b", "c"]
-    assert budget.waiting == 0 and not budget._turns.locked()
+    assert budget.waiting == 0 and budget.free == 2
 
 
 def test_a_caller_that_waits_too_long_is_refused_and_leaves_the_queue(inline_pool):
@@ -55,6 +55,32 @@ def test_a_caller_that_waits_too_long_is_refused_and_leaves_the_queue(inline_poo
     assert budget.waiting == 0 and hashes.started == ["a"]
     hashes.done.send()
     assert holder.wait() == "a" and budget.run(hashes, "c") == "c"
+
+
+def test_logins_go_first_and_have_a_queue_of_their_own(inline_pool):
+    budget, hashes = HashingBudget(concurrency=1, queue=2, wait_seconds=5), Hashes()
+    registrations = [eventlet.spawn(budget.run, hashes, name) for name in ("r1", "r2", "r3")]
+    eventlet.sleep(0)
+    with pytest.raises(Overloaded):
+        budget.run(hashes, "r4")  # the registrations' queue is full
+    login = eventlet.spawn(budget.run, hashes, "login", urgent=True)  # the logins' is not
+    eventlet.sleep(0)
+    assert hashes.started == ["r1"] and budget.waiting == 3
+    hashes.done.send()
+    assert login.wait() == "login" and [r.wait() for r in registrations] == ["r1", "r2", "r3"]
+    assert hashes.started == ["r1", "login", "r2", "r3"]  # the login went before the waiting registrations
+    assert budget.free == 1
+
+
+def test_a_waiter_killed_in_the_queue_leaves_it_and_takes_no_turn(inline_pool):
+    budget, hashes = HashingBudget(concurrency=1, queue=2, wait_seconds=5), Hashes()
+    holder = eventlet.spawn(budget.run, hashes, "a")
+    waiter = eventlet.spawn(budget.run, hashes, "b")
+    eventlet.sleep(0)
+    waiter.kill()
+    assert budget.waiting == 0
+    hashes.done.send()
+    assert holder.wait() == "a" and budget.free == 1 and hashes.started == ["a"]
 
 
 def test_a_failing_hash_gives_its_turn_back(inline_pool):
