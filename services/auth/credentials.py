@@ -1,5 +1,6 @@
 """Password hashing and token minting: the auth service's secrets live here and only here."""
 import hashlib
+import os
 import secrets
 import uuid
 from collections import deque
@@ -10,7 +11,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
-from eventlet import tpool
+from eventlet import patcher, tpool
 from eventlet.event import Event
 
 from services.kernel.errors import Overloaded
@@ -49,20 +50,24 @@ class HashingBudget:
     def waiting(self):
         return len(self._urgent) + len(self._normal)
 
+    def refuse_if_full(self, urgent=False):
+        """Refuse now what ``run`` would refuse, before the caller does other work for it."""
+        if not (self.free and not self.waiting) and len(self._urgent if urgent else self._normal) >= self.queue:
+            raise Overloaded("Too many sign-ins at once; try again in a moment", self.wait_seconds)
+
     def run(self, function, *args, urgent=False):
         self._take_turn(self._urgent if urgent else self._normal)
         try:
             # a real OS thread: argon2 releases the GIL, and the event loop keeps serving
-            return tpool.execute(function, *args)
+            return tpool.execute(at_hashing_priority, function, *args)
         finally:
             self._give_turn()
 
     def _take_turn(self, line):
+        self.refuse_if_full(urgent=line is self._urgent)
         if self.free and not self.waiting:
             self.free -= 1
             return
-        if len(line) >= self.queue:
-            raise Overloaded("Too many sign-ins at once; try again in a moment", self.wait_seconds)
         turn = Event()
         line.append(turn)
         try:
@@ -88,6 +93,22 @@ class HashingBudget:
             self.free += 1
 
 
+# The nice value of the threads that hash. argon2 starts a thread per lane (4), so two
+# hashes are 8 busy threads: at the event loop's priority they took 8/9 of a core from
+# it, and a token refresh waited 0.7 s for CPU (docs/reliability.md). Niced, they take
+# what the loop leaves, and hashing itself is no slower on a quiet machine.
+HASHING_NICENESS = 10
+_os_threading = patcher.original("threading")
+
+
+def at_hashing_priority(function, *args):
+    """Run ``function`` in this OS thread (and the lane threads argon2 starts from it) niced."""
+    thread = _os_threading.get_native_id()
+    if os.getpriority(os.PRIO_PROCESS, thread) < HASHING_NICENESS:
+        os.setpriority(os.PRIO_PROCESS, thread, HASHING_NICENESS)  # Linux: per thread
+    return function(*args)
+
+
 class Passwords:
     """argon2id hashing within a :class:`HashingBudget`, off the event loop."""
 
@@ -97,6 +118,10 @@ class Passwords:
         # verifying against this when the email is unknown keeps timing uniform,
         # so a login attempt cannot tell registered addresses from others
         self._decoy = self._hasher.hash(secrets.token_urlsafe(16))
+
+    def refuse_if_full(self):
+        """503 now for a new password that would not get a turn: before any database work."""
+        self._budget.refuse_if_full()
 
     def hash(self, password):
         return self._budget.run(self._hasher.hash, password)

@@ -9,6 +9,7 @@ Latencies are compared with the same calls on the quiet platform, never with fix
 speeds; each test prints its figures (docs/reliability.md quotes them).
 """
 import json
+import os
 import random
 import statistics
 import subprocess
@@ -34,7 +35,22 @@ def stack(key_files, tmp_path_factory):
         "HASHING_WAIT_SECONDS")}
     with own_vhost() as amqp_uri, running_stack(amqp_uri, key_files, tmp_path_factory.mktemp("abuse"),
                                                 TRUSTED_PROXIES=PROXY, **defaults) as running:
+        separate_cores(running)
         yield running
+
+
+def separate_cores(stack):
+    """The door and the auth service on a core each, as on the separate machines (or pods
+    with CPU limits) they are deployed to. Co-located on two cores, the door answering a
+    flood's 429s (a full core: a flood sends as fast as it is answered) halves the CPU an
+    argon2 hash gets, and a login takes twice as long whatever the limits do
+    (docs/reliability.md gives both figures). Threads started later inherit the core."""
+    if len(os.sched_getaffinity(0)) < 2:
+        return
+    door_core, auth_core = sorted(os.sched_getaffinity(0))[:2]
+    for instance, core in (("realtime", door_core), ("auth", auth_core)):
+        for task in Path(f"/proc/{stack.processes[instance].pid}/task").iterdir():
+            os.sched_setaffinity(int(task.name), {core})
 
 
 def an_address():
@@ -125,16 +141,20 @@ def ms(seconds):
 def test_a_registration_flood_from_one_address_gets_429_and_others_still_log_in(stack, flood):
     ann = Person(stack, an_address())
     assert ann.register().status_code == 201
-    quiet = [ann.login() for _ in range(5)]
-    assert {response.status_code for response, _ in quiet} == {200}
+    quiet = [ann.login() for _ in range(7)]
 
-    attack = flood(seconds=12, concurrency=16, source=an_address())
+    attack = flood(seconds=14, concurrency=16, source=an_address())
     attack.wait_for_first("429")
-    during = [ann.login() for _ in range(5)]
+    # while the 20 registrations the address may make are hashed, a login goes first
+    # (the hashing budget serves logins before registrations): slower, never refused
+    while_hashing = [ann.login() for _ in range(2)]
+    attack.wait_for_first("429 to all")  # from here on the flood costs the auth service nothing
+    during = [ann.login() for _ in range(7)]
     assert attack.running(), "the flood ended before the logins did: make it longer"
     outcome = attack.result()
+    quiet += [ann.login() for _ in range(7)]  # quiet on both sides: the machine's own load varies
 
-    assert {response.status_code for response, _ in during} == {200}
+    assert {response.status_code for response, _ in quiet + while_hashing + during} == {200}
     statuses = outcome["statuses"]
     # the address's budget, and not one registration more, reached the auth service
     assert statuses.get("201", 0) + statuses.get("503", 0) <= 20 and statuses.get("201", 0) >= 1
@@ -142,7 +162,9 @@ def test_a_registration_flood_from_one_address_gets_429_and_others_still_log_in(
     assert all(int(value) >= 1 for value in outcome["retry_after"]["429"])
     quiet_median, during_median = median([t for _, t in quiet]), median([t for _, t in during])
     print(f"\nlogin quiet {ms(quiet_median)}, during the flood {ms(during_median)}; flood: {statuses}, "
-          f"first 429 after {attack.firsts['429']} s, Retry-After {outcome['retry_after']['429']}")
+          f"first 429 after {attack.firsts['429']} s, Retry-After {outcome['retry_after']['429']}; "
+          f"each login during: {[ms(t) for _, t in during]}; while the 20 were hashed: "
+          f"{[ms(t) for _, t in while_hashing]}")
     assert during_median <= 2 * quiet_median
 
 
