@@ -2,6 +2,7 @@
 
     python -m tests.integration.flood URL --seconds 8 --concurrency 16 [--source 127.0.0.3] [--forwarded random]
 
+SIGTERM ends it early; SIGSTOP / SIGCONT pause and resume it.
 Each thread registers new accounts back to back. ``--source`` sends from that local
 address (any 127.x.y.z works on Linux), ``--forwarded random`` adds a made-up
 ``X-Forwarded-For`` to every request. It prints one JSON line the first time each status
@@ -14,6 +15,7 @@ import argparse
 import json
 import os
 import random
+import signal
 import sys
 import threading
 import time
@@ -58,13 +60,15 @@ def main(argv=None):
     statuses, retry_after, lock = Counter(), {}, threading.Lock()
     started = time.monotonic()
     stop_at = started + args.seconds
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())  # ends early, totals still printed
 
     threads_refused = Counter()  # status -> how many threads have had it at least once
 
     def flood():
         session = session_from(args.source)
         seen = set()
-        while time.monotonic() < stop_at:
+        while time.monotonic() < stop_at and not stopping.is_set():
             headers = {}
             if args.forwarded:
                 headers["X-Forwarded-For"] = f"198.18.{random.randrange(256)}.{random.randrange(1, 255)}"
@@ -93,7 +97,8 @@ def main(argv=None):
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join()
+        while thread.is_alive():
+            thread.join(0.1)  # short waits: SIGTERM is handled in this thread, between them
     print(json.dumps({"statuses": statuses, "retry_after": {k: sorted(v) for k, v in retry_after.items()}}),
           flush=True)
 
