@@ -96,7 +96,7 @@ class HashingBudget:
 # The nice value of the threads that hash. argon2 starts a thread per lane (4), so two
 # hashes are 8 busy threads: at the event loop's priority they took 8/9 of a core from
 # it, and a token refresh waited 0.7 s for CPU (docs/reliability.md). Niced, they take
-# what the loop leaves, and hashing itself is no slower on a quiet machine.
+# what the loop leaves; a nice value only matters while something else wants the CPU.
 HASHING_NICENESS = 10
 _os_threading = patcher.original("threading")
 
@@ -104,8 +104,11 @@ _os_threading = patcher.original("threading")
 def at_hashing_priority(function, *args):
     """Run ``function`` in this OS thread (and the lane threads argon2 starts from it) niced."""
     thread = _os_threading.get_native_id()
-    if os.getpriority(os.PRIO_PROCESS, thread) < HASHING_NICENESS:
-        os.setpriority(os.PRIO_PROCESS, thread, HASHING_NICENESS)  # Linux: per thread
+    try:
+        if os.getpriority(os.PRIO_PROCESS, thread) < HASHING_NICENESS:
+            os.setpriority(os.PRIO_PROCESS, thread, HASHING_NICENESS)  # per thread on Linux
+    except OSError:
+        pass  # not Linux (a thread id is no process id there): hash at the usual priority
     return function(*args)
 
 

@@ -18,6 +18,8 @@ from services.kernel.errors import Overloaded, Unavailable
 @pytest.fixture
 def inline_pool(monkeypatch):
     monkeypatch.setattr(credentials.tpool, "execute", lambda function, *args: function(*args))
+    # and without the nice: on this thread it would lower the whole test run's priority
+    monkeypatch.setattr(credentials, "at_hashing_priority", lambda function, *args: function(*args))
 
 
 class Hashes:
@@ -114,3 +116,18 @@ def test_the_configured_budget_must_leave_half_the_workers_to_other_rpcs():
         hashing_budget({**config, "HASHING_QUEUE": "14"})
     with pytest.raises(RuntimeError, match="HASHING_CONCURRENCY"):
         hashing_budget({**config, "HASHING_CONCURRENCY": "0"})
+
+
+def test_hashes_run_in_a_niced_os_thread_and_the_event_loop_keeps_its_priority():
+    import os
+
+    from eventlet import tpool
+
+    from services.auth.credentials import HASHING_NICENESS, at_hashing_priority
+
+    def own_niceness():
+        return os.getpriority(os.PRIO_PROCESS, credentials._os_threading.get_native_id())
+
+    before = own_niceness()
+    assert tpool.execute(at_hashing_priority, own_niceness) >= HASHING_NICENESS
+    assert own_niceness() == before  # the event loop's thread is left as it was
