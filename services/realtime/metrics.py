@@ -27,6 +27,12 @@ RPC_DURATION = Histogram(
     ["service", "method"], buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
 ERRORS = Counter(
     "realtime_errors_total", "Errors answered to clients (HTTP and socket), by error code", ["code"])
+SESSIONS = Counter(
+    "realtime_recoverable_connects_total",
+    "Connections that asked for recovery, by outcome: a fresh session or a resumed one", ["outcome"])
+NOT_RESUMED = Counter(
+    "realtime_sessions_not_resumed_total",
+    "Reconnects that presented a session but got a fresh one, by reason", ["reason"])
 
 # the Socket.IO servers of this process (one per running door); read at scrape time
 _servers = weakref.WeakSet()
@@ -62,6 +68,19 @@ class DoorCollector:
         rooms.add_metric([], named_rooms)
         yield connections
         yield rooms
+        known = GaugeMetricFamily(
+            "realtime_recoverable_sessions", "Recoverable sessions this replica knows of (every door's, live or parked)")
+        outbox = GaugeMetricFamily(
+            "realtime_room_log_outbox", "Records waiting to be appended to the room log (grows while the broker is away)")
+        window = GaugeMetricFamily(
+            "realtime_room_log_window", "Room events this replica holds in memory for replay")
+        managers = [server.manager for server in list(_servers) if hasattr(server.manager, "log")]
+        known.add_metric([], sum(len(m.sessions) for m in managers))
+        outbox.add_metric([], sum(m.log.waiting for m in managers))
+        window.add_metric([], sum(len(m.log.window) for m in managers))
+        yield known
+        yield outbox
+        yield window
 
 
 REGISTRY.register(DoorCollector())

@@ -26,7 +26,8 @@ import eventlet
 from socketio import packet
 from socketio.exceptions import ConnectionRefusedError
 
-from services.realtime.metrics import CountingServer
+from services.realtime.metrics import NOT_RESUMED, SESSIONS, CountingServer
+from services.realtime.transport.manager import close_abruptly
 from services.realtime.transport.packets import MalformedPacket
 from services.realtime.transport.roomlog import parse_offset
 
@@ -77,6 +78,8 @@ class DoorSocketServer(CountingServer):
         if eio_sid not in self.eio.sockets:
             return  # the client went away while it was being admitted
         # from here to the last packet nothing yields (see the module docstring)
+        if recover:
+            SESSIONS.labels("resumed" if session is not None else "fresh").inc()
         if session is not None:
             missed = self.manager.resume(session, start, eio_sid, namespace)
             sid, pid = session.sid, session.pid
@@ -104,6 +107,7 @@ class DoorSocketServer(CountingServer):
                 return session, start
             if why_not not in ("unknown", "ahead") or time.monotonic() > deadline:
                 log.info("a session was not resumed: %s", why_not)
+                NOT_RESUMED.labels(why_not).inc()
                 return None, None
             eventlet.sleep(0.05)
 
@@ -123,10 +127,7 @@ class DoorSocketServer(CountingServer):
     def close_transports(self):
         """Close every transport (no DISCONNECT packet), so clients reconnect, to another door."""
         for engine_socket in list(self.eio.sockets.values()):
-            try:
-                engine_socket.close(wait=False, abort=False, reason=SHUTTING_DOWN)
-            except Exception:  # already closing
-                pass
+            close_abruptly(engine_socket, SHUTTING_DOWN)
 
     # -- hardening ---------------------------------------------------------------------------
 
