@@ -30,6 +30,9 @@ ERRORS = Counter(
 SESSIONS = Counter(
     "realtime_recoverable_connects_total",
     "Connections that asked for recovery, by outcome: a fresh session or a resumed one", ["outcome"])
+HANDSHAKES_REFUSED = Counter(
+    "realtime_handshakes_refused_total",
+    "Socket.IO connections refused or closed before authenticating, by reason", ["reason"])
 NOT_RESUMED = Counter(
     "realtime_sessions_not_resumed_total",
     "Reconnects that presented a session but got a fresh one, by reason", ["reason"])
@@ -74,6 +77,14 @@ class DoorCollector:
             "realtime_room_log_outbox", "Records waiting to be appended to the room log (grows while the broker is away)")
         window = GaugeMetricFamily(
             "realtime_room_log_window", "Room events this replica holds in memory for replay")
+        pending = GaugeMetricFamily(
+            "realtime_unauthenticated_sessions", "Engine.IO sessions on this replica that have not sent a Socket.IO CONNECT")
+        pending.add_metric([], sum(len(getattr(server, "_address_of", ())) for server in list(_servers)))
+        yield pending
+        engine = GaugeMetricFamily(
+            "realtime_engineio_sessions", "Engine.IO sessions this replica holds (authenticated or not)")
+        engine.add_metric([], sum(len(server.eio.sockets) for server in list(_servers)))
+        yield engine
         managers = [server.manager for server in list(_servers) if hasattr(server.manager, "log")]
         known.add_metric([], sum(len(m.sessions) for m in managers))
         outbox.add_metric([], sum(m.log.waiting for m in managers))
