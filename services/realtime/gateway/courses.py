@@ -12,13 +12,6 @@ MAX_CHAT_MESSAGE = 2000
 CHAT_RATE = "20/10 seconds"
 
 
-def actor(identity):
-    """The caller as the courses service wants it (from the verified token)."""
-    if identity is None:
-        return None
-    return {"user_id": identity.user_id, "email": identity.email, "role": identity.role}
-
-
 def as_page(result):
     return Page(result["items"], result["total"], result["limit"], result["offset"])
 
@@ -40,16 +33,16 @@ class CoursesGateway(Gateway):
     @api("POST", "/api/v1/courses", status=201)
     def create_course(self, request):
         body = schemas.parse_json_body(request, schemas.NewCourse)
-        return self.courses.create_course(actor(self.caller(request)), body.title, body.description)
+        return self.courses.create_course(self.caller(request), body.title, body.description)
 
     @api("GET", "/api/v1/courses")
     def list_courses(self, request):
         limit, offset = schemas.page_params(request)
-        return as_page(self.courses.list_courses(actor(self.optional_caller(request)), limit, offset))
+        return as_page(self.courses.list_courses(self.optional_caller(request), limit, offset))
 
     @api("GET", "/api/v1/courses/<course_id>")
     def get_course(self, request, course_id):
-        return self.courses.get_course(actor(self.optional_caller(request)), course_id)
+        return self.courses.get_course(self.optional_caller(request), course_id)
 
     @api("PATCH", "/api/v1/courses/<course_id>")
     def update_course(self, request, course_id):
@@ -58,33 +51,33 @@ class CoursesGateway(Gateway):
         for field, value in changes.items():
             if value is None:
                 raise ValidationFailed(f"{field}: must not be null", field)
-        return self.courses.update_course(actor(self.caller(request)), course_id, changes)
+        return self.courses.update_course(self.caller(request), course_id, changes)
 
     @api("POST", "/api/v1/courses/<course_id>/videos", status=201)
     def add_video(self, request, course_id):
         body = schemas.parse_json_body(request, schemas.NewVideo)
-        return self.courses.add_video(actor(self.caller(request)), course_id, body.title,
+        return self.courses.add_video(self.caller(request), course_id, body.title,
                                       body.duration_seconds, body.position)
 
     @api("POST", "/api/v1/courses/<course_id>/enrollments", status=201)
     def enroll(self, request, course_id):
         schemas.parse_json_body(request, schemas.Strict)
-        return self.courses.enroll(actor(self.caller(request)), course_id)
+        return self.courses.enroll(self.caller(request), course_id)
 
     @api("GET", "/api/v1/courses/<course_id>/enrollments")
     def list_enrollments(self, request, course_id):
         limit, offset = schemas.page_params(request)
-        return as_page(self.courses.list_enrollments(actor(self.caller(request)), course_id, limit, offset))
+        return as_page(self.courses.list_enrollments(self.caller(request), course_id, limit, offset))
 
     @api("POST", "/api/v1/courses/<course_id>/reviews", status=201)
     def add_review(self, request, course_id):
         body = schemas.parse_json_body(request, schemas.NewReview)
-        return self.courses.add_review(actor(self.caller(request)), course_id, body.rating, body.comment)
+        return self.courses.add_review(self.caller(request), course_id, body.rating, body.comment)
 
     @api("GET", "/api/v1/courses/<course_id>/reviews")
     def list_reviews(self, request, course_id):
         limit, offset = schemas.page_params(request)
-        return as_page(self.courses.list_reviews(actor(self.optional_caller(request)), course_id, limit, offset))
+        return as_page(self.courses.list_reviews(self.optional_caller(request), course_id, limit, offset))
 
     # -- socket: rooms and chat -----------------------------------------------------
 

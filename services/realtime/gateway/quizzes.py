@@ -5,7 +5,7 @@ from services.kernel import events
 from services.realtime import rooms, schemas
 from services.realtime.entrypoints import api
 from services.realtime.gateway import Gateway
-from services.realtime.gateway.courses import actor, as_page
+from services.realtime.gateway.courses import as_page
 
 
 class QuizzesGateway(Gateway):
@@ -13,30 +13,30 @@ class QuizzesGateway(Gateway):
 
     @api("POST", "/api/v1/courses/<course_id>/quizzes", status=201)
     def create_quiz(self, request, course_id):
-        caller = actor(self.caller(request))
+        caller = self.caller(request)
         body = schemas.parse_json_body(request, schemas.NewQuiz)
         return self.quizzes.create_quiz(caller, course_id, body.title, body.passing_score,
                                         [question.model_dump() for question in body.questions], body.max_attempts)
 
     @api("GET", "/api/v1/courses/<course_id>/quizzes")
     def list_quizzes(self, request, course_id):
-        caller = actor(self.caller(request))
+        caller = self.caller(request)
         limit, offset = schemas.page_params(request)
         return as_page(self.quizzes.list_quizzes(caller, course_id, limit, offset))
 
     @api("GET", "/api/v1/quizzes/<quiz_id>")
     def get_quiz(self, request, quiz_id):
-        return self.quizzes.get_quiz(actor(self.caller(request)), quiz_id)
+        return self.quizzes.get_quiz(self.caller(request), quiz_id)
 
     @api("POST", "/api/v1/quizzes/<quiz_id>/submissions", status=201)
     def submit_quiz(self, request, quiz_id):
-        caller = actor(self.caller(request))
+        caller = self.caller(request)
         body = schemas.parse_json_body(request, schemas.QuizAnswers)
         return self.quizzes.submit(caller, quiz_id, body.answers)
 
     @api("GET", "/api/v1/quizzes/<quiz_id>/submissions")
     def list_quiz_submissions(self, request, quiz_id):
-        caller = actor(self.caller(request))
+        caller = self.caller(request)
         limit, offset = schemas.page_params(request)
         return as_page(self.quizzes.list_submissions(caller, quiz_id, limit, offset))
 
