@@ -4,8 +4,8 @@ from nameko.events import SERVICE_POOL, event_handler
 from services.kernel import events
 from services.kernel.clock import iso, utcnow
 from services.kernel.errors import Forbidden, RateLimited, ValidationFailed
-from services.realtime import rooms, schemas
-from services.realtime.entrypoints import Page, api, on_socket
+from services.realtime import answers, rooms, schemas
+from services.realtime.entrypoints import ANYONE, INSTRUCTOR, STUDENT, Page, api, on_socket
 from services.realtime.gateway import Gateway
 
 MAX_CHAT_MESSAGE = 2000
@@ -30,21 +30,28 @@ class CoursesGateway(Gateway):
 
     # -- HTTP ---------------------------------------------------------------------
 
-    @api("POST", "/api/v1/courses", status=201)
+    @api("POST", "/api/v1/courses", status=201, summary="Create a course (an unpublished draft)",
+         callers=INSTRUCTOR, answer=answers.Course, body=schemas.NewCourse, errors=(400, 401, 403, 422),
+         tag="courses")
     def create_course(self, request):
         body = schemas.parse_json_body(request, schemas.NewCourse)
         return self.courses.create_course(self.caller(request), body.title, body.description)
 
-    @api("GET", "/api/v1/courses")
+    @api("GET", "/api/v1/courses", summary="Published courses and the caller's own", callers=ANYONE,
+         answer=answers.Course, listing=True, errors=(401, 422), tag="courses")
     def list_courses(self, request):
         limit, offset = schemas.page_params(request)
         return as_page(self.courses.list_courses(self.optional_caller(request), limit, offset))
 
-    @api("GET", "/api/v1/courses/<course_id>")
+    @api("GET", "/api/v1/courses/<course_id>", summary="One course with its videos in order", callers=ANYONE,
+         answer=answers.Course, errors=(401, 404), tag="courses",
+         description="A draft is visible to its instructor only (404 to others).")
     def get_course(self, request, course_id):
         return self.courses.get_course(self.optional_caller(request), course_id)
 
-    @api("PATCH", "/api/v1/courses/<course_id>")
+    @api("PATCH", "/api/v1/courses/<course_id>", summary="Change a course; room event course_updated",
+         callers=INSTRUCTOR, answer=answers.Course, body=schemas.CourseChanges, errors=(400, 401, 403, 404, 422),
+         tag="courses")
     def update_course(self, request, course_id):
         body = schemas.parse_json_body(request, schemas.CourseChanges)
         changes = body.model_dump(exclude_unset=True)
@@ -53,28 +60,35 @@ class CoursesGateway(Gateway):
                 raise ValidationFailed(f"{field}: must not be null", field)
         return self.courses.update_course(self.caller(request), course_id, changes)
 
-    @api("POST", "/api/v1/courses/<course_id>/videos", status=201)
+    @api("POST", "/api/v1/courses/<course_id>/videos", status=201, summary="Add a video", callers=INSTRUCTOR,
+         answer=answers.Video, body=schemas.NewVideo, errors=(400, 401, 403, 404, 422), tag="courses",
+         description="Appended when position is omitted; a given position shifts later videos down.")
     def add_video(self, request, course_id):
         body = schemas.parse_json_body(request, schemas.NewVideo)
         return self.courses.add_video(self.caller(request), course_id, body.title,
                                       body.duration_seconds, body.position)
 
-    @api("POST", "/api/v1/courses/<course_id>/enrollments", status=201)
+    @api("POST", "/api/v1/courses/<course_id>/enrollments", status=201, summary="Enroll; room event new_enrollment",
+         callers=STUDENT, answer=answers.Enrollment, errors=(401, 403, 404, 409), tag="courses")
     def enroll(self, request, course_id):
         schemas.parse_json_body(request, schemas.Strict)
         return self.courses.enroll(self.caller(request), course_id)
 
-    @api("GET", "/api/v1/courses/<course_id>/enrollments")
+    @api("GET", "/api/v1/courses/<course_id>/enrollments", summary="The course's students", callers=INSTRUCTOR,
+         answer=answers.Enrollment, listing=True, errors=(401, 403, 404, 422), tag="courses")
     def list_enrollments(self, request, course_id):
         limit, offset = schemas.page_params(request)
         return as_page(self.courses.list_enrollments(self.caller(request), course_id, limit, offset))
 
-    @api("POST", "/api/v1/courses/<course_id>/reviews", status=201)
+    @api("POST", "/api/v1/courses/<course_id>/reviews", status=201,
+         summary="Review a course once; room event new_review", callers=STUDENT, answer=answers.Review,
+         body=schemas.NewReview, errors=(400, 401, 403, 404, 409, 422), tag="courses")
     def add_review(self, request, course_id):
         body = schemas.parse_json_body(request, schemas.NewReview)
         return self.courses.add_review(self.caller(request), course_id, body.rating, body.comment)
 
-    @api("GET", "/api/v1/courses/<course_id>/reviews")
+    @api("GET", "/api/v1/courses/<course_id>/reviews", summary="Reviews, newest first", callers=ANYONE,
+         answer=answers.Review, listing=True, errors=(401, 404, 422), tag="courses")
     def list_reviews(self, request, course_id):
         limit, offset = schemas.page_params(request)
         return as_page(self.courses.list_reviews(self.optional_caller(request), course_id, limit, offset))

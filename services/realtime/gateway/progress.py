@@ -12,8 +12,8 @@ import time
 from nameko.events import SERVICE_POOL, event_handler
 
 from services.kernel import events
-from services.realtime import reports, rooms, schemas
-from services.realtime.entrypoints import api, on_socket
+from services.realtime import answers, reports, rooms, schemas
+from services.realtime.entrypoints import INSTRUCTOR, STUDENT, api, on_socket
 from services.realtime.gateway import Gateway
 from services.realtime.gateway.courses import as_page
 
@@ -51,16 +51,23 @@ class ProgressGateway(Gateway):
 
     # 202: accepted into the same buffer as the socket event, stored within one flush
     # interval (read it back with GET .../progress)
-    @api("POST", "/api/v1/videos/<video_id>/progress", status=202)
+    @api("POST", "/api/v1/videos/<video_id>/progress", status=202, summary="Report progress without a socket",
+         callers=STUDENT, answer=answers.AcceptedProgress, body=schemas.ProgressBody,
+         errors=(400, 401, 403, 404, 422, 429), tag="progress",
+         description="The same as the socket event video_progress: accepted at once, stored within one flush "
+                     "interval (read it back with GET .../progress); stored progress never goes back.")
     def report_progress(self, request, video_id):
         body = schemas.parse_json_body(request, schemas.ProgressBody)
         return self.accept_progress(self.caller(request), video_id, body.course_id, body.progress, body.timestamp)
 
-    @api("GET", "/api/v1/courses/<course_id>/progress")
+    @api("GET", "/api/v1/courses/<course_id>/progress", summary="The caller's progress per video", callers=STUDENT,
+         answer=answers.CourseProgress, errors=(401, 403, 404), tag="progress")
     def course_progress(self, request, course_id):
         return self.progress.course_progress(self.caller(request), course_id)
 
-    @api("GET", "/api/v1/courses/<course_id>/progress/students")
+    @api("GET", "/api/v1/courses/<course_id>/progress/students", summary="Every student's progress",
+         callers=INSTRUCTOR, answer=answers.StudentProgress, listing=True, errors=(401, 403, 404, 422),
+         tag="progress")
     def students_progress(self, request, course_id):
         limit, offset = schemas.page_params(request)
         return as_page(self.progress.students_progress(self.caller(request), course_id, limit, offset))
