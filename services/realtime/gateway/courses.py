@@ -1,7 +1,4 @@
-"""Courses: the course rows of API.md, the course/video rooms, chat, and room broadcasts."""
-from nameko.events import SERVICE_POOL, event_handler
-
-from services.kernel import events
+"""Courses: the course rows of API.md, the course/video rooms and chat (room relays: relays.py)."""
 from services.kernel.clock import iso, utcnow
 from services.kernel.errors import Forbidden, RateLimited, ValidationFailed
 from services.realtime import answers, rooms, schemas
@@ -161,32 +158,3 @@ class CoursesGateway(Gateway):
     def _presence(client, answer):
         return {"user_id": client.user_id, "user_email": client.email,
                 "video_id": answer.get("video_id"), "course_id": answer.get("course_id")}
-
-    # -- room broadcasts from domain events (one door replica handles each) -------------
-
-    @event_handler(*events.ENROLLMENT_CREATED, handler_type=SERVICE_POOL)
-    def on_enrollment_created(self, event):
-        if self.handled.first_time(event["event_id"]):
-            course_id = event["course_id"]
-            self.sockets.emit("new_enrollment", {
-                "user_id": event["user_id"], "user_email": event["user_email"],
-                "message": f"{event['user_email']} enrolled in the course",
-                "course_id": course_id, "enrolled_at": event["enrolled_at"],
-            }, to=[rooms.course_room(course_id), rooms.instructor_room(course_id)])
-
-    @event_handler(*events.REVIEW_CREATED, handler_type=SERVICE_POOL)
-    def on_review_created(self, event):
-        if self.handled.first_time(event["event_id"]):
-            self.sockets.emit("new_review", {
-                "user_email": event["user_email"], "rating": event["rating"], "comment": event["comment"],
-                "course_id": event["course_id"], "user_id": event["user_id"],
-                "average_rating": event["average_rating"], "review_count": event["review_count"],
-            }, to=rooms.course_room(event["course_id"]))
-
-    @event_handler(*events.COURSE_UPDATED, handler_type=SERVICE_POOL)
-    def on_course_updated(self, event):
-        if self.handled.first_time(event["event_id"]):
-            self.sockets.emit("course_updated", {
-                "course_id": event["course_id"], "title": event["title"], "description": event["description"],
-                "published": event["published"], "changed": event["changed"],
-            }, to=rooms.course_room(event["course_id"]))

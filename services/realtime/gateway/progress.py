@@ -1,17 +1,14 @@
-"""Progress: the ``video_progress`` socket event, the progress rows of API.md, ``progress_update``.
+"""Progress: the ``video_progress`` socket event and the progress rows of API.md.
 
 A report, by socket or by HTTP, takes one path (``accept_progress``): checked against the
 video's course, shown at once to the instructor room as ``student_progress`` (throttled
 per student and video), and held in the door's buffer, which the ``ProgressReports``
 dependency flushes to the progress service as one event per interval. The progress
-service stores the batch in one transaction and announces each changed row; the
-handler below turns that into ``progress_update`` for the instructor room.
+service stores the batch in one transaction and announces each changed row; a relay
+(``relays.py``) turns that into ``progress_update`` for the instructor room.
 """
 import time
 
-from nameko.events import SERVICE_POOL, event_handler
-
-from services.kernel import events
 from services.realtime import answers, reports, rooms, schemas
 from services.realtime.entrypoints import INSTRUCTOR, STUDENT, api, on_socket
 from services.realtime.gateway import Gateway
@@ -71,16 +68,3 @@ class ProgressGateway(Gateway):
     def students_progress(self, request, course_id):
         limit, offset = schemas.page_params(request)
         return as_page(self.progress.students_progress(self.caller(request), course_id, limit, offset))
-
-    # -- instructor dashboard, from the stored rows (one door replica handles each) -------
-
-    @event_handler(*events.PROGRESS_RECORDED, handler_type=SERVICE_POOL)
-    def on_progress_recorded(self, event):
-        if self.handled.first_time(event["event_id"]):
-            for record in event["records"]:  # one stored batch: one progress_update per changed row
-                self.sockets.emit("progress_update", {
-                    "user_id": record["user_id"], "video_id": record["video_id"],
-                    "watched_seconds": record["watched_seconds"], "percent_complete": record["percent_complete"],
-                    "completed": record["completed"], "course_id": record["course_id"],
-                    "last_position": record["last_position"], "updated_at": record["updated_at"],
-                }, to=rooms.instructor_room(record["course_id"]))

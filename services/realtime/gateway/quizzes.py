@@ -1,8 +1,5 @@
-"""Quizzes: the quiz rows of API.md, and ``quiz_submission`` to the instructor room."""
-from nameko.events import SERVICE_POOL, event_handler
-
-from services.kernel import events
-from services.realtime import answers, rooms, schemas
+"""Quizzes: the quiz rows of API.md (``quiz_submission`` to the instructor room is a relay: relays.py)."""
+from services.realtime import answers, schemas
 from services.realtime.entrypoints import INSTRUCTOR, STUDENT, USER, api
 from services.realtime.gateway import Gateway
 from services.realtime.gateway.courses import as_page
@@ -47,14 +44,3 @@ class QuizzesGateway(Gateway):
         caller = self.caller(request)
         limit, offset = schemas.page_params(request)
         return as_page(self.quizzes.list_submissions(caller, quiz_id, limit, offset))
-
-    # -- the instructor's live dashboard (one door replica handles each event) ----------
-
-    @event_handler(*events.QUIZ_SUBMITTED, handler_type=SERVICE_POOL)
-    def on_quiz_submitted(self, event):
-        if self.handled.first_time(event["event_id"]):
-            self.sockets.emit("quiz_submission", {
-                "user_id": event["user_id"], "quiz_id": event["quiz_id"], "score": event["score"],
-                "passed": event["passed"], "course_id": event["course_id"], "user_email": event["user_email"],
-                "attempt": event["attempt"], "submission_id": event["submission_id"],
-            }, to=rooms.instructor_room(event["course_id"]))
