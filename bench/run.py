@@ -77,7 +77,7 @@ def postgres_database():
     try:
         import psycopg2
         name = f"bench_{uuid.uuid4().hex[:10]}"
-        conn = psycopg2.connect(admin_url.replace("postgresql://", "postgresql://", 1), connect_timeout=3)
+        conn = psycopg2.connect(admin_url, connect_timeout=3)
         conn.autocommit = True
         conn.cursor().execute(f'CREATE DATABASE "{name}"')
         conn.close()

@@ -189,7 +189,15 @@ class Stack:
 
 
 def port_is_free(port):
+    """Whether the door could listen on ``port`` now.
+
+    The door listens through ``eventlet.listen``, which sets ``SO_REUSEADDR``; so does this
+    check, or the TIME_WAIT connections a stopped run leaves behind for a minute would count
+    as "in use" when the door would bind fine. (No ``SO_REUSEPORT`` here: a door that still
+    listens, with it, makes this bind fail, as it should.)
+    """
     with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("0.0.0.0", port))
             return True

@@ -4,7 +4,6 @@ Both turn what arrives at the door into an ordinary Nameko worker, so a handler 
 RPC clients, event dispatchers and the ``Sockets`` dependency like any other worker,
 and can be unit-tested with ``worker_factory`` / ``entrypoint_hook``.
 """
-import json
 import logging
 from dataclasses import dataclass
 from functools import partial
@@ -142,8 +141,3 @@ class SocketEvent(Entrypoint):
 
 
 on_socket = SocketEvent.decorator
-
-
-def payload_json(value):
-    """Round-trip through JSON: what a client would see (used by tests and replies)."""
-    return json.loads(json.dumps(value))

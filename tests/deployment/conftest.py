@@ -12,15 +12,11 @@ import pytest
 import yaml
 
 import services
-from services.kernel.config import SETTINGS
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 K8S = ROOT / "k8s"
-# services the deployment files carry ahead of their code (built in parallel); once one
-# lands it is in services.DOMAIN_SERVICES too, and can be taken off this list
-LANDING = ()
 DOOR = "realtime"
-DOMAIN_SERVICES = tuple(dict.fromkeys(services.DOMAIN_SERVICES + LANDING))
+DOMAIN_SERVICES = services.DOMAIN_SERVICES
 # every service docker-compose.yml and k8s/ run, the door last
 DEPLOYED = DOMAIN_SERVICES + (DOOR,)
 
