@@ -99,6 +99,9 @@ class Door(WebServer):
         resume there: their sessions are parked in the room log), append what waits, exit."""
         self.stopping = True
         self._is_accepting = False
+        # the entrypoints have stopped: leaving clients are parked, not announced, and new
+        # ones are refused (they go to another door)
+        self.dispatch.handlers = {}
         self.sio.close_transports()
         self.manager.stop()
         self.registry.close()
