@@ -4,7 +4,7 @@ from openapi_spec_validator import validate
 
 from services.realtime import openapi, schemas
 from services.realtime.entrypoints import ANYONE, api
-from tests import api_descriptions, surface
+from tests.support import api_descriptions, surface
 
 def documented_routes():
     return {(method.upper(), path) for path, item in openapi.document()["paths"].items() for method in item}

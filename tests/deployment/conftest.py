@@ -1,8 +1,10 @@
-"""What the deployment files are checked against: the code's own lists.
+"""The deployment tier: the container, compose and Kubernetes files against the code.
 
-``services/__init__.py`` says which services exist, the config loader
-(``services/kernel/config.py``) which variables they read. A compose file or manifest
-naming anything else is wrong, and these tests say where.
+What belongs here: checks of ``Dockerfile``, ``docker-compose.yml`` and ``k8s/`` that
+need no cluster and no docker engine (offline schema validation, names, variables).
+They are checked against the code's own lists: ``services/__init__.py`` says which
+services exist, the config loader (``services/kernel/config.py``) which variables they
+read. A compose file or manifest naming anything else is wrong, and these tests say where.
 """
 import shutil
 import subprocess

@@ -6,7 +6,7 @@ every Socket.IO event and acknowledgement the clients receive against docs/async
 import jsonschema
 import pytest
 
-from tests import api_descriptions
+from tests.support import api_descriptions
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ from nameko.extensions import ENTRYPOINT_EXTENSIONS_ATTR
 
 from services.realtime.entrypoints import ApiEndpoint, SocketEvent
 from services.realtime.service import RealtimeService
+from tests.support.api import Api, Campus
 
 QUIZ = {"title": "Week 1", "passing_score": 50,
         "questions": [{"prompt": "2 + 2?", "choices": ["3", "4"], "correct_choice": 1}]}
@@ -83,8 +84,6 @@ def test_every_socket_event_has_its_refusals_listed():
 @pytest.fixture(scope="module")
 def world(stack):
     """Two courses with their people, a video and a quiz in course A."""
-    from tests.integration.conftest import Api, Campus
-
     api = Api(stack.url)
     campus = Campus(api)
     course, instructor = campus.course()

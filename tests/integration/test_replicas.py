@@ -3,7 +3,9 @@ import time
 
 import pytest
 
-from tests.integration.conftest import Api, SocketClient, log_records, own_vhost, running_stack
+from tests.support.api import Api, Campus
+from tests.support.sockets import SocketClient
+from tests.support.stack import log_records, own_vhost, running_stack
 
 
 @pytest.fixture(scope="module")
@@ -137,7 +139,6 @@ def test_when_a_door_dies_its_clients_come_back_through_the_other_and_rejoin(rep
     import threading
 
     from app.utils.websocket_client_example import CourseClient
-    from tests.integration.conftest import Campus
 
     doors = [Api(url) for url in replicated.urls]
     course, instructor = Campus(doors[1]).course()

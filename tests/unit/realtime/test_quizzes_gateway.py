@@ -10,7 +10,7 @@ from services.kernel.errors import MissingParameters, Unauthorized, ValidationFa
 from services.kernel.tokens import TokenVerifier
 from services.realtime.dependencies import DeliveryLedger
 from services.realtime.service import RealtimeService
-from tests import forge
+from tests.support import forge
 
 EVENT = {"event_id": "e-1", "submission_id": "s-1", "quiz_id": "q-1", "course_id": "c-1", "user_id": "u-1",
          "user_email": "ann@example.com", "score": 85.0, "passed": True, "attempt": 2}

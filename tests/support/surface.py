@@ -12,7 +12,7 @@ from nameko.extensions import ENTRYPOINT_EXTENSIONS_ATTR
 from services.realtime.gateway.relays import RELAYS
 from services.realtime.service import RealtimeService
 
-REALTIME_SOURCE = Path(__file__).resolve().parent.parent / "services" / "realtime"
+REALTIME_SOURCE = Path(__file__).resolve().parents[2] / "services" / "realtime"
 # sockets.emit("new_review", ...), self.send(sid, "error", ...): an event name as a literal
 EMIT_CALL = re.compile(r"\.(?:emit|send)\(\s*(?:[\w.\[\]]+\s*,\s*)?\"(\w+)\"")
 # schemas.parse_json_body(request, schemas.NewReview): the model a route validates its body with
