@@ -5,5 +5,5 @@ the test's own process: plain functions, ``worker_factory`` workers, real databa
 (SQLite files, and PostgreSQL when it answers: ``database_url`` in ``tests/conftest.py``)
 and real sockets on loopback. No service process is started and nothing goes through
 RabbitMQ; what a dependency would send is recorded instead, and said so in the test.
-What does not: anything that needs the services running (``tests/integration``).
+What does not: anything that needs the services running (``tests/stack``).
 """

@@ -1,7 +1,7 @@
 """The quizzes use cases against a real database of each kind (SQLite and PostgreSQL).
 
 Only the courses service is faked (``CoursesMembershipFake``): these tests are about the
-quizzes rules and their persistence; the integration tests use the real courses service.
+quizzes rules and their persistence; the stack tests use the real courses service.
 """
 import json
 
