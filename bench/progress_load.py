@@ -12,6 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.run import stack_settings
 from services.stack import ensure_dev_keys
 from tests.support.api import Api, Campus
 from tests.support.sockets import SocketClient
@@ -70,7 +71,7 @@ def progress_under_load(url):
 def main():
     with tempfile.TemporaryDirectory(prefix="bench-progress-") as var_dir, own_vhost(prefix="bench") as amqp_uri:
         keys = ensure_dev_keys(Path(var_dir) / "keys")
-        with running_stack(amqp_uri, keys, Path(var_dir) / "stack", settings={"LOG_LEVEL": "WARNING"}) as stack:
+        with running_stack(amqp_uri, keys, Path(var_dir) / "stack", settings=stack_settings()) as stack:
             return progress_under_load(stack.url)
 
 

@@ -14,8 +14,16 @@ from services.stack import Stack, broker_problem, port_is_free, temporary_vhost
 
 AMQP_BASE = os.environ.get("TEST_AMQP_URI", DEFAULT_AMQP_URI).rstrip("/")
 # what a test stack runs with: an origin to check CORS against, short RPC deadlines (the
-# unavailability tests wait for them), and every request logged (the log tests read them)
-TEST_SETTINGS = {"CORS_ALLOWED_ORIGINS": "https://app.example.com", "RPC_TIMEOUT_SECONDS": "3", "LOG_LEVEL": "INFO"}
+# unavailability tests wait for them), every request logged (the log tests read them)
+TEST_SETTINGS = {
+    "CORS_ALLOWED_ORIGINS": "https://app.example.com",
+    "RPC_TIMEOUT_SECONDS": "3",
+    "LOG_LEVEL": "INFO",
+    # every test registers and logs in its own people from 127.0.0.1; the budgets
+    # themselves are tested with the defaults in test_abuse.py
+    "REGISTRATIONS_PER_ADDRESS": "100000/minute",
+    "LOGINS_PER_ADDRESS": "100000/minute",
+}
 
 
 def free_ports(count=1):
@@ -52,9 +60,9 @@ def stack_env(amqp_uri, key_files, **settings):
 @contextmanager
 def running_stack(amqp_uri, key_files, var_dir, replicas=1, ready_timeout=90, settings=TEST_SETTINGS, **more):
     """The whole platform, started exactly as ``make run`` starts it, with ``replicas``
-    processes of every service; ``settings`` (a test stack's unless given) and ``more``
-    are added to its environment."""
-    running = Stack(stack_env(amqp_uri, key_files, **settings, **more), var_dir, port=free_ports(replicas),
+    processes of every service; ``settings`` (a test stack's unless given), then ``more``
+    on top of them, are added to its environment."""
+    running = Stack(stack_env(amqp_uri, key_files, **{**settings, **more}), var_dir, port=free_ports(replicas),
                     echo=False, replicas=replicas)
     running.start()
     try:
