@@ -1,9 +1,9 @@
 """The quizzes use cases: load, ask who the caller is, apply the rules, commit, record events.
 
-No Nameko here. ``actor`` is the caller as the door verified it (a
-``kernel.identity.Identity``). ``courses`` is whatever answers ``membership(user_id, course_id=...)`` like
-the courses service: its RPC client in the service, a fake in unit tests. Results are
-JSON-ready dicts; lists come back as ``{"items", "total", "limit", "offset"}``.
+No Nameko here. ``actor`` is the caller as the door verified it (a ``kernel.identity.Identity``).
+``courses`` is whatever answers ``membership(user_id, course_id=...)`` like the courses
+service: its RPC client in the service, a fake in unit tests. Results are JSON-ready
+dicts; lists come back as ``{"items", "total", "limit", "offset"}``.
 """
 import uuid
 
