@@ -1,7 +1,7 @@
 """RecoveringClient (app/utils/websocket_client_example.py): python-socketio's own packet
 handling fed the packets a recovering server sends; what the handlers see and what the
 client presents on its next CONNECT. The Engine.IO transport is replaced by a list of the
-packets the client sends: no server here (tests/integration/test_client_example.py runs
+packets the client sends: no server here (tests/stack/test_client_example.py runs
 the script against the real door)."""
 import json
 import threading

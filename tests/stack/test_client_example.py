@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests import forge
-from tests.integration.conftest import free_port
+from tests.support import forge
+from tests.support.stack import free_ports
 
 SCRIPT = Path(__file__).resolve().parents[2] / "app" / "utils" / "websocket_client_example.py"
 
@@ -105,7 +105,7 @@ def test_it_logs_in_with_email_and_password(api, stack):
 class CuttableProxy:
     """The network between the client and the door: ``cut()`` closes both sides of every
     connection (a drop both ends notice), ``block()`` refuses new ones until ``unblock()``.
-    (The recovery tests' TcpProxy, tests/integration/proxies.py, does this and more.)"""
+    (The recovery tests' TcpProxy, tests/stack/proxies.py once it lands, does this and more.)"""
 
     def __init__(self, port):
         self.port, self.links, self.blocked = port, [], False
@@ -265,7 +265,7 @@ def test_a_wrong_password_exits_2(api, stack):
 
 
 def test_an_unreachable_server_exits_3():
-    done = finished("some-token", "--url", f"http://127.0.0.1:{free_port()}")
+    done = finished("some-token", "--url", f"http://127.0.0.1:{free_ports()}")
     assert done.returncode == 3 and done.stderr.startswith("unreachable: ")
 
 
