@@ -49,9 +49,9 @@ def own_vhost():
 
 
 @contextmanager
-def running_stack(amqp_uri, key_files, var_dir, replicas=1, **settings):
+def running_stack(amqp_uri, key_files, var_dir, replicas=1, door_replicas=None, **settings):
     """The whole platform, started exactly as ``make run`` starts it, with ``replicas`` processes
-    of every service; ``settings`` override the env."""
+    of every service (``door_replicas`` of the door, if given); ``settings`` override the env."""
     private, public = key_files
     env = {k: v for k, v in os.environ.items() if not k.endswith("DATABASE_URL")}
     env.update({
@@ -62,7 +62,8 @@ def running_stack(amqp_uri, key_files, var_dir, replicas=1, **settings):
         "RPC_TIMEOUT_SECONDS": "3",
         "LOG_LEVEL": "INFO",
     }, **settings)
-    running = Stack(env, var_dir, port=free_ports(replicas), echo=False, replicas=replicas)
+    doors = door_replicas or replicas
+    running = Stack(env, var_dir, port=free_ports(doors), echo=False, replicas=replicas, door_replicas=doors)
     running.start()
     try:
         running.wait_ready(timeout=90)
