@@ -353,6 +353,12 @@ def crowd_in_room(doors, private_key_pem, crowd, closing, sender_door):
     crowd.add(members)
     ids = [m.id for m in members]
     crowd.wait_joined(ids, timeout=120)
+    # every one in both rooms before the fault: the final course update afterwards then
+    # shows the course room kept (the chat shows the video room)
+    before = f"before-{stream.tag}"
+    room.retitle(before)
+    late = crowd.wait_tally("course_updated", before, 1, ids, timeout=30)
+    assert not late, f"not in the course room before the fault: {sorted(late)[:10]}"
     return room, proxy, stream, ids
 
 
