@@ -23,8 +23,7 @@ def test_room_events_sent_while_the_broker_is_away_reach_every_recovering_client
             members = room.members(stack.urls[0], prefix="a")[:CROWD // 2] + \
                 room.members(stack.urls[1], prefix="b")[CROWD // 2:]
             ids = [m.id for m in members]
-            crowd.add(members)
-            crowd.wait_joined(ids, timeout=120)
+            crowd.add_joined(members)
             before = f"before-{stream.tag}"
             room.retitle(before)
             assert not crowd.wait_tally("course_updated", before, 1, ids, timeout=30)

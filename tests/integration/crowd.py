@@ -81,6 +81,13 @@ class Crowd:
                    options={"reconnectionDelay": reconnection_delay_ms,
                             "reconnectionDelayMax": reconnection_delay_max_ms, "reconnection": reconnection})
 
+    def add_joined(self, members, batch=50, timeout=120):
+        """Add ``members`` ``batch`` at a time, each batch joined before the next: 200 sockets
+        joining at once are 400 membership RPCs in one burst, a load test of their own."""
+        for start in range(0, len(members), batch):
+            self.add(members[start:start + batch])
+            self.wait_joined([m.id for m in members[start:start + batch]], timeout)
+
     def dump(self):
         """Every socket's record: events, connects, disconnects, errors, joins, pid, offset."""
         return self._ask(cmd="dump")["clients"]
@@ -138,8 +145,13 @@ class Crowd:
         raise AssertionError(f"crowd: not {what} within {timeout}s")
 
     def wait_joined(self, ids, timeout=60):
+        """Until each of ``ids`` had its joins answered; fails if a join was refused."""
         ids = set(ids)
         self.wait(lambda: ids <= {line["joined"] for line in self.reports("joined")}, timeout, "joined")
+        refused = {line["joined"] for line in self.reports("joined") if line["refused"]}
+        if refused:
+            records = self.dump()
+            raise AssertionError(f"joins refused: {[(i, records[i]['refusedJoins']) for i in sorted(refused)][:5]}")
 
     def connect_count(self, member_id):
         return len(self.reports("connect", member_id))
@@ -381,7 +393,8 @@ def assess(crowd, stream, ids, faults, scenario, final_title, allow_refused=Fals
                "lost": totals["lost"], "duplicated": totals["duplicated"],
                "out_of_order_sockets": totals["out_of_order"], "duplicate_offsets": totals["duplicate_offsets"],
                "not_recovered": len(fresh), "rejoined": len(rejoined), "sid_changed": len(new_sid),
-               "without_final_update": len(without_final), "seconds_to_all_recovered": recover_seconds}
+               "without_final_update": len(without_final), "seconds_to_all_recovered": recover_seconds,
+               "join_retries": sum(r["retriedJoins"] for r in records.values())}
     print(f"\n[recovery] {json.dumps(numbers)}")
     problems = {"unclean": totals["unclean"][:10], "not recovered": fresh[:10], "rejoined": rejoined[:10],
                 "new sid": new_sid[:10], "without the final update": without_final[:10]}

@@ -16,6 +16,7 @@ Threads are green in the test process (tests/conftest.py monkey-patches), plain 
 """
 import socket
 import threading
+import time
 
 
 class Link:
@@ -97,7 +98,9 @@ class TcpProxy:
         self.blocked = True
 
     def unblock(self):
+        """Accept again; the moment it happened (epoch seconds)."""
         self.blocked = False
+        return time.time()
 
     def live(self, port=None):
         """How many links are live (to ``port``, or to any door)."""

@@ -97,10 +97,17 @@ def assert_clean(record, sent):
     assert verdict.clean, (verdict, chat_keys(record), sent)
 
 
-def report(scenario, record, sent, seconds):
+def report(scenario, record, sent, seconds, since="the fault"):
     verdict = judge(record, CHAT, sent)
     print(f"\n[recovery] {scenario}: lost {len(verdict.lost)}, duplicated {len(verdict.duplicated)}, "
-          f"recovered {seconds:.2f}s after the fault")
+          f"recovered {seconds:.2f}s after {since}")
+
+
+def back_online(crowd, proxy, cut, member_id, timeout=15):
+    """Let the member reconnect; seconds from then until it connected again."""
+    unblocked = proxy.unblock()
+    crowd.wait_reconnected(cut, [member_id], timeout)
+    return crowd.recovered_since(cut, [member_id])[member_id]["t"] / 1000 - unblocked
 
 
 # -- one door ------------------------------------------------------------------------------
@@ -116,13 +123,12 @@ def test_a_dropped_client_gets_its_session_back_with_every_event_it_missed(door,
 
     cut = drop(crowd, proxy, "s0")
     stream.send(3)  # while it is away
-    proxy.unblock()
-    seconds = crowd.wait_reconnected(cut, ["s0"], 15)
+    seconds = back_online(crowd, proxy, cut, "s0")
     stream.send(2)  # after: still in the room, without joining again
     assert not crowd.wait_tally(CHAT, stream.tag, 7, ["s0"])
 
     record = crowd.dump()["s0"]
-    report("drop on one door", record, stream.sent, seconds)
+    report("drop on one door", record, stream.sent, seconds, "the network came back")
     assert not stream.refused
     assert_recovered_every_time(record, connects=2)
     assert_clean(record, stream.sent)
@@ -142,13 +148,12 @@ def test_a_client_dropped_before_any_room_event_recovers_from_its_session_start(
 
     cut = drop(crowd, proxy, "s0")
     stream.send(3)
-    proxy.unblock()
-    seconds = crowd.wait_reconnected(cut, ["s0"], 15)
+    seconds = back_online(crowd, proxy, cut, "s0")
     stream.send(1)
     assert not crowd.wait_tally(CHAT, stream.tag, 4, ["s0"])
 
     record = crowd.dump()["s0"]
-    report("drop before any room event", record, stream.sent, seconds)
+    report("drop before any room event", record, stream.sent, seconds, "the network came back")
     assert_recovered_every_time(record, connects=2)
     assert_clean(record, stream.sent)
 
@@ -200,13 +205,12 @@ def test_two_recoveries_in_a_row(door, private_key_pem, crowd, closing):
     for _ in range(2):
         cut = drop(crowd, proxy, "s0")
         stream.send(2)
-        proxy.unblock()
-        took.append(crowd.wait_reconnected(cut, ["s0"], 15))
+        took.append(back_online(crowd, proxy, cut, "s0"))
         stream.send(1)
         assert not crowd.wait_tally(CHAT, stream.tag, len(stream.sent), ["s0"])
 
     record = crowd.dump()["s0"]
-    report("two recoveries in a row", record, stream.sent, max(took))
+    report("two recoveries in a row", record, stream.sent, max(took), "the network came back (slower of two)")
     assert_recovered_every_time(record, connects=3)
     assert_clean(record, stream.sent)
 
@@ -231,8 +235,7 @@ def test_another_users_pid_gets_a_fresh_session_and_the_owner_still_recovers(doo
     crowd.wait(lambda: crowd.reports("connect", "thief") or crowd.reports("connect_error", "thief"), 15,
                "thief answered")
     stream.send(1)
-    proxy.unblock()
-    seconds = crowd.wait_reconnected(cut, ["s0"], 15)
+    seconds = back_online(crowd, proxy, cut, "s0")
     stream.send(1)
     assert not crowd.wait_tally(CHAT, stream.tag, 6, ["s0"])
     time.sleep(0.5)
@@ -244,7 +247,7 @@ def test_another_users_pid_gets_a_fresh_session_and_the_owner_still_recovers(doo
     assert [c.get("recovered") for c in connected_payloads(taken)] == [False]
     assert chat_keys(taken) == []  # nothing of the owner's session: neither its rooms nor its missed events
     record = records["s0"]
-    report("another user's pid, then the owner", record, stream.sent, seconds)
+    report("another user's pid, then the owner", record, stream.sent, seconds, "the network came back")
     assert_recovered_every_time(record, connects=2)
     assert_clean(record, stream.sent)
 
@@ -331,14 +334,13 @@ def test_a_client_moved_to_the_other_door_gets_its_session_back_there(doors, pri
     proxy.switch_to(second)
     cut = drop(crowd, proxy, "s0")
     stream.send(3)
-    proxy.unblock()
-    seconds = crowd.wait_reconnected(cut, ["s0"], 15)
+    seconds = back_online(crowd, proxy, cut, "s0")
     assert (proxy.live(first), proxy.live(second)) == (0, 1)
     stream.send(2)
     assert not crowd.wait_tally(CHAT, stream.tag, 7, ["s0"])
 
     record = crowd.dump()["s0"]
-    report("moved to the other door", record, stream.sent, seconds)
+    report("moved to the other door", record, stream.sent, seconds, "the network came back")
     assert_recovered_every_time(record, connects=2)
     assert_clean(record, stream.sent)
 
@@ -350,9 +352,8 @@ def crowd_in_room(doors, private_key_pem, crowd, closing, sender_door):
     proxy = closing(TcpProxy(doors.port, doors.port + 1))
     stream = closing(room.stream(doors.urls[sender_door]))
     members = room.members(proxy.url)
-    crowd.add(members)
+    crowd.add_joined(members)
     ids = [m.id for m in members]
-    crowd.wait_joined(ids, timeout=120)
     # every one in both rooms before the fault: the final course update afterwards then
     # shows the course room kept (the chat shows the video room)
     before = f"before-{stream.tag}"

@@ -12,7 +12,8 @@
 //   {"cmd": "quit"}                  -> closes every socket and exits
 // stdout, one JSON object a line, as it happens:
 //   {"connect": id, "recovered": bool, "sid", "t"} | {"disconnect": id, "reason", "t"}
-//   | {"connect_error": id, "message", "t"} | {"joined": id, "t"}  (all joins answered)
+//   | {"connect_error": id, "message", "t"} | {"joined": id, "t", "refused"}  (all joins answered;
+//   refused: how many of this socket's join replies so far were errors, kept in refusedJoins)
 // Every event a socket receives is kept in memory (name, its payload's key field, the
 // offset = the last argument when the payload is followed by a string, the arity, time)
 // and handed over by "dump": 200 sockets would flood a pipe line by line.
@@ -30,7 +31,7 @@ function keyOf(data) {
 
 function open(spec, options) {
   const record = { id: spec.id, events: [], connects: [], disconnects: [], errors: [], joins: 0,
-                   pid: null, offset: null };
+                   refusedJoins: [], retriedJoins: 0, pid: null, offset: null };
   const socket = io(spec.url, {
     forceNew: true,
     transports: ["websocket"],
@@ -49,9 +50,17 @@ function open(spec, options) {
     if (!recovered && spec.joins?.length) {
       let pending = spec.joins.length;
       record.joins += 1;
-      for (const [event, data] of spec.joins) {
-        socket.emit(event, data, () => { if (--pending === 0) print({ joined: spec.id, t: Date.now() }); });
-      }
+      const join = (event, data, attempt) => socket.emit(event, data, (ack) => {
+        // a busy platform answers "unavailable": an application tries again, as this does
+        if (ack && ack.code === "unavailable" && attempt < 5) {
+          record.retriedJoins += 1;
+          setTimeout(() => join(event, data, attempt + 1), 250 * attempt);
+          return;
+        }
+        if (ack && ack.code) record.refusedJoins.push([event, ack]);  // an error reply, not a join
+        if (--pending === 0) print({ joined: spec.id, t: Date.now(), refused: record.refusedJoins.length });
+      });
+      for (const [event, data] of spec.joins) join(event, data, 1);
     }
   });
   socket.on("disconnect", (reason) => {
