@@ -1,11 +1,13 @@
 """RabbitMQ restarted under a stream of room events, 200 recovering clients on two doors:
 what was emitted while the broker was away reaches every client on every door once it is
-back, in order, never twice (issue 13). The harness is tests/integration/test_recovery.py's."""
+back, in order, never twice (issue 13). The harness is tests/support/crowd.py, as in tests/stack/test_recovery.py."""
 import time
 
-from tests.faults.conftest import rabbitmqctl, wait_until
-from tests.integration.conftest import Api, own_vhost, running_stack
-from tests.integration.crowd import AT, CHAT, KEY, NAME, Crowd, Room, assess
+from services.stack import rabbitmqctl
+from tests.faults.conftest import wait_until
+from tests.support.api import Api
+from tests.support.crowd import AT, CHAT, KEY, NAME, Crowd, Room, assess
+from tests.support.stack import own_vhost, running_stack
 
 CROWD = 200
 RATE = 10

@@ -1,5 +1,5 @@
 // Many stock socket.io-client 4.x sockets in ONE Node process, for the recovery tests.
-//   node crowd.mjs            (driven by tests/integration/crowd.py)
+//   node crowd.mjs            (driven by tests/support/crowd.py)
 // stdin, one JSON object a line:
 //   {"cmd": "add", "clients": [{"id", "url", "token", "recover", "joins": [[event, data], ...], "auth": {...}}],
 //    "options": {reconnectionDelay, reconnectionDelayMax, randomizationFactor, reconnection}}

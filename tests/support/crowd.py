@@ -1,5 +1,7 @@
 """A crowd of stock JavaScript socket.io-client 4.x sockets (tests/js/crowd.mjs) in one
-Node process, and the arithmetic that judges what each of them received.
+Node process, the room traffic they receive (``ChatStream``, ``Room``), and the arithmetic
+that judges what each of them received (``judge``, ``assess``): the harness of the
+connection state recovery tests (tests/stack/test_recovery.py, tests/faults).
 
 One process for all of them: 200 Node processes would sink a 2-core machine. Each socket
 asks for recovery (``auth: {token, recover: true}``), reconnects by itself with small
@@ -18,7 +20,8 @@ from pathlib import Path
 
 import socketio
 
-from tests import forge
+from tests.support import forge
+from tests.support.api import Api, Campus
 
 SCRIPT = Path(__file__).resolve().parent.parent / "js" / "crowd.mjs"
 
@@ -217,30 +220,6 @@ def summarise(records, name, sent, maybe=()):
 
 # -- the room traffic and the people of a scenario -------------------------------------------
 
-def mint_students(private_pem, count, ttl=900):
-    """Access tokens as the auth service issues them, signed with the stack's key (200 argon2
-    registrations would measure the password hash, not recovery); ``(user_id, token)`` pairs."""
-    people = []
-    for _ in range(count):
-        user_id = str(uuid.uuid4())
-        payload = forge.claims(sub=user_id, email=f"student-{user_id[:8]}@crowd.example.com",
-                               exp=int(time.time()) + ttl)
-        people.append((user_id, forge.sign(private_pem, payload)))
-    return people
-
-
-def enroll(api, course_id, tokens, workers=8):
-    """Enroll each token's user in the course, through the HTTP API."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    def one(token):
-        return api.call("POST", f"/api/v1/courses/{course_id}/enrollments", token=token).status_code
-
-    with ThreadPoolExecutor(workers) as pool:
-        codes = list(pool.map(one, tokens))
-    assert codes == [201] * len(tokens), codes
-
-
 class ChatStream:
     """Numbered chat messages (``<tag>-00001``, ...) into one video room, one at a time.
 
@@ -333,14 +312,17 @@ class Room:
     minted and enrolled, and ``senders`` more for a ``ChatStream``."""
 
     def __init__(self, stack, private_pem, students, senders=3):
-        from tests.integration.conftest import Api, Campus
-
         self.api = Api(stack.url)
-        self.course, self.instructor = Campus(self.api).course()
+        campus = Campus(self.api)
+        self.course, self.instructor = campus.course()
         self.course_id = self.course["id"]
         self.video_id = self.course["videos"][0]["id"]
-        people = mint_students(private_pem, students + senders)
-        enroll(self.api, self.course_id, [token for _, token in people])
+        # minted tokens (claims as the auth service issues them): 200 argon2 registrations
+        # would measure the password hash, not recovery
+        signer = forge.Signer(private_pem)
+        people = [(user_id, signer.token(user_id, ttl=900))
+                  for user_id in (str(uuid.uuid4()) for _ in range(students + senders))]
+        campus.enroll_all(self.course, [token for _, token in people], workers=8)
         self.students, self.senders = people[:students], [token for _, token in people[students:]]
 
     def joins(self):

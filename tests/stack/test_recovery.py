@@ -3,7 +3,7 @@
 Real processes; the clients are the stock JavaScript socket.io-client 4.x asking for
 recovery (``auth: {token, recover: true}``, tests/js/crowd.mjs), joining their rooms only
 when a connect was not recovered; the network faults come from a TCP proxy in front of
-the doors (tests/integration/proxies.py); the room events are numbered chat messages
+the doors (tests/support/proxies.py); the room events are numbered chat messages
 (``ChatStream``). Every scenario prints one ``[recovery]`` line with what it measured
 (events lost, duplicated, seconds from the fault to every client recovered) for
 docs/reliability.md. The broker restart is in tests/faults/test_recovery_broker.py.
@@ -15,10 +15,10 @@ import jwt
 import pytest
 import socketio
 
-from tests import forge
-from tests.integration.conftest import own_vhost, running_stack
-from tests.integration.crowd import (ARITY, CHAT, DATA, KEY, NAME, OFFSET, Crowd, Member, Room, assess, judge)
-from tests.integration.proxies import TcpProxy
+from tests.support import forge
+from tests.support.crowd import ARITY, CHAT, DATA, KEY, NAME, OFFSET, Crowd, Member, Room, assess, judge
+from tests.support.proxies import TcpProxy
+from tests.support.stack import own_vhost, running_stack
 
 WINDOW = 6  # RECOVERY_WINDOW_SECONDS of the one-door stack
 PING = 2  # its Engine.IO ping interval and timeout: a silent transport is dropped ~4 s on
