@@ -1,4 +1,5 @@
-"""A TCP proxy in front of the doors, for the network faults of the recovery tests.
+"""A TCP proxy in front of the doors: a load balancer for the tests, and the network
+faults of the recovery tests.
 
 What it can do to the connections it carries:
 
@@ -45,6 +46,9 @@ def _close(sock):
 
 
 class TcpProxy:
+    """Listens on a port of its own (``url``) and carries each connection to the first of
+    ``upstream_ports`` (the doors) that answers."""
+
     def __init__(self, *upstream_ports, host="127.0.0.1"):
         self.host = host
         self.upstreams = list(upstream_ports)
