@@ -31,10 +31,21 @@ class Page:
     offset: int
 
 
+@dataclass(frozen=True)
+class CursorPage:
+    """A page read by cursor (chat history): ``{"data": items, "meta": {limit, before, next_before}}``."""
+
+    items: list
+    limit: int
+    before: str | None
+    next_before: str | None
+
+
 class ApiEndpoint(HttpRequestHandler):
     """An HTTP route answering in API.md's envelope.
 
-    The worker returns the ``data`` (or a :class:`Page`, or a ready ``Response``); platform errors become
+    The worker returns the ``data`` (or a :class:`Page` / :class:`CursorPage`, or a ready
+    ``Response``); platform errors become
     ``{"error": {"code", "message"}}`` with their status. Anything unexpected is logged
     with its traceback here and answered as a bare 500, never with the traceback.
     """
@@ -52,6 +63,9 @@ class ApiEndpoint(HttpRequestHandler):
         if isinstance(result, Page):
             body = {"data": result.items, "meta": {"total": result.total, "limit": result.limit,
                                                    "offset": result.offset}}
+        elif isinstance(result, CursorPage):
+            body = {"data": result.items, "meta": {"limit": result.limit, "before": result.before,
+                                                   "next_before": result.next_before}}
         else:
             body = {"data": result}
         return json_response(self.status, body)
@@ -118,6 +132,11 @@ class SocketEvent(Entrypoint):
             return result
         exc = exc_info[1]
         if isinstance(exc, PlatformError):
+            if exc.details:  # an error that says more (``muted``: until when)
+                payload = {"message": exc.message, "code": exc.socket_code, "event": self.socket_event,
+                           **exc.details}
+                self.door.send(client.sid, "error", payload)
+                return payload
             return self.door.send_error(client.sid, self.socket_event, exc.socket_code, exc.message)
         log.error("unhandled error in socket event %s", self.socket_event, exc_info=exc_info)
         return self.door.send_error(client.sid, self.socket_event, "unavailable", "Internal error")

@@ -7,10 +7,11 @@ from nameko.dependency_providers import Config
 
 from services.kernel.rpc import RpcClient
 from services.realtime.dependencies import (
-    ClientAddresses, HandledEvents, MembershipCache, ProgressReports, ProgressThrottle, RateLimits, RevokedSessions,
+    ChatMessages, ChatMutes, ClientAddresses, HandledEvents, MembershipCache, ProgressReports, ProgressThrottle, RateLimits, RevokedSessions,
     Sockets, Tokens,
 )
 from services.realtime.gateway.accounts import AccountsGateway
+from services.realtime.gateway.chat import ChatGateway
 from services.realtime.gateway.courses import CoursesGateway
 from services.realtime.gateway.docs import DocsGateway
 from services.realtime.gateway.health import HealthGateway
@@ -19,8 +20,8 @@ from services.realtime.gateway.progress import ProgressGateway
 from services.realtime.gateway.quizzes import QuizzesGateway
 
 
-class RealtimeService(HealthGateway, MetricsGateway, AccountsGateway, CoursesGateway, ProgressGateway,
-                      QuizzesGateway, DocsGateway):
+class RealtimeService(HealthGateway, MetricsGateway, AccountsGateway, CoursesGateway, ChatGateway,
+                      ProgressGateway, QuizzesGateway, DocsGateway):
     name = "realtime"
 
     sockets = Sockets()
@@ -33,8 +34,11 @@ class RealtimeService(HealthGateway, MetricsGateway, AccountsGateway, CoursesGat
     config = Config()
     progress_throttle = ProgressThrottle()
     progress_reports = ProgressReports()
+    chat_messages = ChatMessages()
+    chat_mutes = ChatMutes()
 
     auth = RpcClient("auth")
     courses = RpcClient("courses")
     progress = RpcClient("progress")
     quizzes = RpcClient("quizzes")
+    chat = RpcClient("chat")
