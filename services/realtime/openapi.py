@@ -137,6 +137,30 @@ class Submission(Answer):
     attempt: int
 
 
+class ChatMessage(Answer):
+    """A stored chat message: the new_chat_message payload."""
+
+    id: str = Field(description="UUIDv7 made by the door: unique, and ordered by time as a string")
+    user_id: str
+    user_email: str
+    message: str
+    timestamp: str = Field(description="ISO 8601 UTC, stamped by the door")
+    client_timestamp: str | float | None = Field(default=None, description="the sender's own, as sent")
+    video_id: str
+    course_id: str
+
+
+class DeletedMessage(Answer):
+    id: str
+    deleted: Literal[True]
+
+
+class Mute(Answer):
+    course_id: str
+    user_id: str
+    until: str | None = Field(description="ISO 8601 UTC; null once lifted")
+
+
 class Status(Answer):
     status: str
 
@@ -145,6 +169,12 @@ class Meta(BaseModel):
     total: int
     limit: int
     offset: int
+
+
+class CursorMeta(BaseModel):
+    limit: int
+    before: str | None = Field(description="the message id the page ends before; null: the latest")
+    next_before: str | None = Field(description="pass as before for the page before this one; null: none")
 
 
 class ErrorDetail(BaseModel):
@@ -172,6 +202,7 @@ class Route:
     body: type | None = None
     status: int = 200
     listing: bool = False
+    cursor: bool = False  # a page read by ?limit=&before= (chat history), meta: CursorMeta
     errors: tuple = ()
     tag: str = "courses"
     description: str = ""
@@ -236,6 +267,21 @@ ROUTES = (
           STUDENT, Submission, schemas.QuizAnswers, 201, errors=(400, 401, 403, 404, 409, 422), tag="quizzes"),
     Route("GET", "/api/v1/quizzes/{quiz_id}/submissions", "Submissions: all to the instructor, own to a student",
           USER, Submission, listing=True, errors=(401, 403, 404, 422), tag="quizzes"),
+
+    Route("GET", "/api/v1/videos/{video_id}/messages", "Older chat history of a video room, oldest first", USER,
+          ChatMessage, cursor=True, errors=(401, 403, 404, 422, 503), tag="chat",
+          description="The course's enrolled students and its instructor. The limit messages just before "
+                      "before (a message id), or the latest; deleted messages are left out. A cursor, not an "
+                      "offset: the chat grows while you page."),
+    Route("DELETE", "/api/v1/videos/{video_id}/messages/{message_id}",
+          "Delete a chat message; room event chat_message_deleted", USER, DeletedMessage,
+          errors=(401, 403, 404, 503), tag="chat", description="The course's instructor, or the message's author."),
+    Route("POST", "/api/v1/courses/{course_id}/mutes", "Mute a user in the course's chat for some minutes",
+          INSTRUCTOR, Mute, schemas.NewMute, 201, errors=(400, 401, 403, 404, 422, 503), tag="chat",
+          description="Every door refuses their send_chat_message with error code muted (and until) "
+                      "within a second; a new mute replaces the previous one."),
+    Route("DELETE", "/api/v1/courses/{course_id}/mutes/{user_id}", "Lift a mute", INSTRUCTOR, Mute,
+          errors=(401, 403, 404, 503), tag="chat"),
 )
 
 STATUS_TEXT = {
@@ -271,6 +317,13 @@ def _operation(route, ref):
                                                         "default": 20}},
             {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0, "default": 0}},
         ]
+    if route.cursor:
+        parameters += [
+            {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100,
+                                                        "default": 50}},
+            {"name": "before", "in": "query", "schema": {"type": "string"},
+             "description": "a message id: the page ends just before it"},
+        ]
     if parameters:
         operation["parameters"] = parameters
     if route.body is not None:
@@ -284,10 +337,10 @@ def _operation(route, ref):
 def _success(route, ref):
     if route.answer is None:
         return {"description": STATUS_TEXT[route.status], "content": {"application/json": {"schema": {}}}}
-    if route.listing:
+    if route.listing or route.cursor:
         data = {"type": "array", "items": {"$ref": ref(route.answer)}}
         schema = {"type": "object", "required": ["data", "meta"],
-                  "properties": {"data": data, "meta": {"$ref": ref(Meta)}}}
+                  "properties": {"data": data, "meta": {"$ref": ref(CursorMeta if route.cursor else Meta)}}}
     else:
         schema = {"type": "object", "required": ["data"], "properties": {"data": {"$ref": ref(route.answer)}}}
     return {"description": STATUS_TEXT[route.status], "content": {"application/json": {"schema": schema}}}
@@ -305,7 +358,7 @@ def _operation_id(route):
 @cache
 def document():
     """The OpenAPI document as a dict (built once per process)."""
-    models = {m for r in ROUTES for m in (r.answer, r.body) if m is not None} | {Meta, ErrorAnswer}
+    models = {m for r in ROUTES for m in (r.answer, r.body) if m is not None} | {Meta, CursorMeta, ErrorAnswer}
     # requests are described as the door validates them, answers as it sends them
     keyed = sorted(((m, "validation" if issubclass(m, schemas.Strict) else "serialization") for m in models),
                    key=lambda pair: pair[0].__name__)
@@ -330,7 +383,7 @@ def document():
                            "The Socket.IO events are described in docs/asyncapi.yaml.",
         },
         "servers": [{"url": "http://localhost:5000", "description": "development (make run)"}],
-        "tags": [{"name": name} for name in ("auth", "courses", "progress", "quizzes", "health", "docs")],
+        "tags": [{"name": name} for name in ("auth", "courses", "progress", "quizzes", "chat", "health", "docs")],
         "paths": paths,
         "components": {
             "schemas": components,
