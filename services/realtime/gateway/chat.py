@@ -5,17 +5,20 @@ this module keeps: the mutes (``chat_mutes``, checked without an RPC) and the ha
 the chat service (``chat_messages``). Who may read or moderate is the door's cached
 membership answer (``CoursesGateway.membership``); the chat service checks authorship.
 """
+import logging
 import time
 
 from nameko.events import BROADCAST, SERVICE_POOL, event_handler
 from nameko.timer import timer
 
 from services.kernel import events
-from services.kernel.errors import Forbidden
+from services.kernel.errors import Forbidden, Unavailable
 from services.realtime import rooms, schemas
 from services.realtime.entrypoints import CursorPage, api
 from services.realtime.gateway import Gateway
 from services.realtime.gateway.courses import actor
+
+log = logging.getLogger(__name__)
 
 # a door loads the mutes at start (retrying every tick until the chat service answers) and
 # then reloads them this often: a change broadcast while its queue was being (re)declared
@@ -68,8 +71,12 @@ class ChatGateway(Gateway):
     @timer(interval=MUTES_TICK_SECONDS, eager=True)
     def load_chat_mutes(self):
         table = self.chat_mutes
-        if not table.loaded or time.monotonic() - table.loaded_at >= MUTES_RELOAD_SECONDS:
+        if table.loaded and time.monotonic() - table.loaded_at < MUTES_RELOAD_SECONDS:
+            return
+        try:
             table.load(self.chat.active_mutes())
+        except Unavailable as exc:  # the chat service is down or busy: the next tick tries again
+            log.warning("could not load the chat mutes (%s); retrying in %d s", exc, MUTES_TICK_SECONDS)
 
     # every door replica hears this (BROADCAST): each updates its own table, so a mute
     # holds on every door at once; nothing is emitted
