@@ -3,8 +3,8 @@
 The door checks who belongs to the course (its cached membership answers) before it calls
 here, and passes that answer on as ``relation`` (``"instructor"`` or ``"student"``);
 this service owns the rules only it can check: who wrote a message, whether it is deleted,
-who is muted until when. ``actor`` is the caller as the door verified it
-(``{"user_id", "email", "role"}``).
+who is muted until when. ``actor`` is the caller as the door verified it (a
+``kernel.identity.Identity``).
 """
 import logging
 import uuid
@@ -60,12 +60,12 @@ def delete_message(uow, actor, relation, video_id, message_id):
     row = store.message(uow.session, message_id)
     if row is None or row.video_id != video_id:
         raise NotFound("message not found")
-    rules.check_may_delete(actor["user_id"], relation, row.user_id)
+    rules.check_may_delete(actor.user_id, relation, row.user_id)
     if row.deleted_at is None:
-        row.deleted_at, row.deleted_by = utcnow(), actor["user_id"]
+        row.deleted_at, row.deleted_by = utcnow(), actor.user_id
         uow.record(events.CHAT_MESSAGE_DELETED.event_type, {
             "event_id": str(uuid.uuid4()), "id": row.id, "video_id": row.video_id, "course_id": row.course_id,
-            "deleted_by": actor["user_id"],
+            "deleted_by": actor.user_id,
         })
     uow.commit()
     return {"id": row.id, "deleted": True}
@@ -84,10 +84,10 @@ def mute(uow, actor, course_id, user_id, minutes):
     """Mute ``user_id`` in the course for ``minutes`` from now (replacing any earlier mute)."""
     if not isinstance(user_id, str) or not 0 < len(user_id) <= rules.MAX_ID_LENGTH:
         raise ValidationFailed("user_id: must be a user id", "user_id")
-    if user_id == actor["user_id"]:
+    if user_id == actor.user_id:
         raise ValidationFailed("user_id: the instructor cannot mute themselves", "user_id")
     now = utcnow()
-    row = store.set_mute(uow.session, course_id, user_id, rules.mute_until(now, minutes), actor["user_id"],
+    row = store.set_mute(uow.session, course_id, user_id, rules.mute_until(now, minutes), actor.user_id,
                          rules.version_of(now))
     _record_mute_change(uow, row)
     uow.commit(conflict="this user's mute changed meanwhile; try again")
@@ -97,7 +97,7 @@ def mute(uow, actor, course_id, user_id, minutes):
 def unmute(uow, actor, course_id, user_id):
     """Lift the mute (if any): the row stays, with ``until`` null, as the newest version."""
     now = utcnow()
-    row = store.set_mute(uow.session, course_id, user_id, None, actor["user_id"], rules.version_of(now))
+    row = store.set_mute(uow.session, course_id, user_id, None, actor.user_id, rules.version_of(now))
     _record_mute_change(uow, row)
     uow.commit(conflict="this user's mute changed meanwhile; try again")
     return _mute_view(row)

@@ -61,8 +61,3 @@ transaction, not per row, and one door worker announcing them all."""
 QUIZ_SUBMITTED = EventName("quizzes", "quiz_submitted")
 """{event_id, submission_id, quiz_id, course_id, user_id, user_email, score, passed, attempt}"""
 
-
-def publish_committed(unit_of_work, dispatch):
-    """Dispatch the events of a committed unit of work, in the order recorded."""
-    for event_type, payload in unit_of_work.committed_events():
-        dispatch(event_type, payload)

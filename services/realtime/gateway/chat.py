@@ -1,22 +1,22 @@
-"""Chat moderation and history: the chat rows of API.md, mutes on every door, deletions to rooms.
+"""Chat moderation and history: the chat rows of API.md, and the mutes every door holds.
 
 ``send_chat_message`` and ``join_video`` stay with the rooms (``courses.py``); they use what
 this module keeps: the mutes (``chat_mutes``, checked without an RPC) and the hand-over to
 the chat service (``chat_messages``). Who may read or moderate is the door's cached
 membership answer (``CoursesGateway.membership``); the chat service checks authorship.
+``chat_message_deleted`` reaches the video room through ``relays.py``, like every relay.
 """
 import logging
 import time
 
-from nameko.events import BROADCAST, SERVICE_POOL, event_handler
+from nameko.events import BROADCAST, event_handler
 from nameko.timer import timer
 
 from services.kernel import events
 from services.kernel.errors import Forbidden, Unavailable
-from services.realtime import rooms, schemas
-from services.realtime.entrypoints import CursorPage, api
+from services.realtime import answers, rooms, schemas
+from services.realtime.entrypoints import INSTRUCTOR, USER, CursorPage, api
 from services.realtime.gateway import Gateway
-from services.realtime.gateway.courses import actor
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ class ChatGateway(Gateway):
         return identity, rooms.require_member(self.membership(identity.user_id, video_id=video_id), "video")
 
     def course_instructor(self, request, course_id):
-        """The caller if they are the course's instructor, or 401/403/404."""
+        """``(identity, membership answer)`` if the caller is the course's instructor, or 401/403/404."""
         identity = self.caller(request)
         answer = rooms.require_member(self.membership(identity.user_id, course_id=course_id), "course")
         if answer["relation"] != "instructor":
@@ -43,28 +43,40 @@ class ChatGateway(Gateway):
 
     # -- HTTP ---------------------------------------------------------------------
 
-    @api("GET", "/api/v1/videos/<video_id>/messages")
+    @api("GET", "/api/v1/videos/<video_id>/messages", summary="Older chat history of a video room, oldest first",
+         callers=USER, answer=answers.ChatMessage, cursor=True, errors=(401, 403, 404, 422, 503), tag="chat",
+         description="The course's enrolled students and its instructor. The limit messages just before "
+                     "before (a message id), or the latest; deleted messages are left out. A cursor, not an "
+                     "offset: the chat grows while you page.")
     def chat_history(self, request, video_id):
         _, answer = self.video_member(request, video_id)
         limit, before = schemas.cursor_params(request)
         page = self.chat.history(answer["video_id"], limit, before)
         return CursorPage(page["items"], page["limit"], page["before"], page["next_before"])
 
-    @api("DELETE", "/api/v1/videos/<video_id>/messages/<message_id>")
+    @api("DELETE", "/api/v1/videos/<video_id>/messages/<message_id>",
+         summary="Delete a chat message; room event chat_message_deleted", callers=USER,
+         answer=answers.DeletedMessage, errors=(401, 403, 404, 503), tag="chat",
+         description="The course's instructor, or the message's author.")
     def delete_chat_message(self, request, video_id, message_id):
         identity, answer = self.video_member(request, video_id)
-        return self.chat.delete_message(actor(identity), answer["relation"], answer["video_id"], message_id)
+        return self.chat.delete_message(identity, answer["relation"], answer["video_id"], message_id)
 
-    @api("POST", "/api/v1/courses/<course_id>/mutes", status=201)
+    @api("POST", "/api/v1/courses/<course_id>/mutes", status=201,
+         summary="Mute a user in the course's chat for some minutes", callers=INSTRUCTOR, answer=answers.Mute,
+         body=schemas.NewMute, errors=(400, 401, 403, 404, 422, 503), tag="chat",
+         description="Every door refuses their send_chat_message with error code muted (and until) within a "
+                     "second; a new mute replaces the previous one.")
     def mute(self, request, course_id):
         body = schemas.parse_json_body(request, schemas.NewMute)
         identity, answer = self.course_instructor(request, course_id)
-        return self.chat.mute(actor(identity), answer["course_id"], body.user_id, body.minutes)
+        return self.chat.mute(identity, answer["course_id"], body.user_id, body.minutes)
 
-    @api("DELETE", "/api/v1/courses/<course_id>/mutes/<user_id>")
+    @api("DELETE", "/api/v1/courses/<course_id>/mutes/<user_id>", summary="Lift a mute", callers=INSTRUCTOR,
+         answer=answers.Mute, errors=(401, 403, 404, 503), tag="chat")
     def unmute(self, request, course_id, user_id):
         identity, answer = self.course_instructor(request, course_id)
-        return self.chat.unmute(actor(identity), answer["course_id"], user_id)
+        return self.chat.unmute(identity, answer["course_id"], user_id)
 
     # -- the mutes, on every door -----------------------------------------------------
 
@@ -83,12 +95,3 @@ class ChatGateway(Gateway):
     @event_handler(*events.CHAT_MUTE_CHANGED, handler_type=BROADCAST, reliable_delivery=False)
     def on_chat_mute_changed(self, event):
         self.chat_mutes.apply(event["course_id"], event["user_id"], event["until"], event["version"])
-
-    # -- room broadcasts from domain events (one door replica handles each) -------------
-
-    @event_handler(*events.CHAT_MESSAGE_DELETED, handler_type=SERVICE_POOL)
-    def on_chat_message_deleted(self, event):
-        if self.handled.first_time(event["event_id"]):
-            self.sockets.emit("chat_message_deleted", {
-                "id": event["id"], "video_id": event["video_id"], "course_id": event["course_id"],
-            }, to=rooms.video_room(event["video_id"]))
