@@ -1,6 +1,6 @@
 """The chat service's entrypoints. Rules live in handlers/rules; this is the surface."""
 import eventlet
-from nameko.events import SERVICE_POOL, EventDispatcher, event_handler
+from nameko.events import SERVICE_POOL, event_handler
 from nameko.rpc import rpc
 from sqlalchemy.exc import OperationalError
 
@@ -8,7 +8,6 @@ from services.chat import handlers
 from services.kernel import events
 from services.kernel.database import Database
 from services.kernel.errors import EXPECTED
-from services.kernel.events import publish_committed
 from services.kernel.health import HealthRpc
 
 # a message that failed on the database goes back to the queue; pausing first keeps a
@@ -20,7 +19,6 @@ class ChatService(HealthRpc):
     name = "chat"
 
     db = Database()
-    dispatch = EventDispatcher()
 
     # durable queue, requeued on error: a message the door handed over (its sender already
     # has the acknowledgement) is stored even if this service or its database was down
@@ -42,21 +40,15 @@ class ChatService(HealthRpc):
 
     @rpc(expected_exceptions=EXPECTED)
     def delete_message(self, actor, relation, video_id, message_id):
-        result = handlers.delete_message(self.db, actor, relation, video_id, message_id)
-        publish_committed(self.db, self.dispatch)
-        return result
+        return handlers.delete_message(self.db, actor, relation, video_id, message_id)
 
     @rpc(expected_exceptions=EXPECTED)
     def mute(self, actor, course_id, user_id, minutes):
-        result = handlers.mute(self.db, actor, course_id, user_id, minutes)
-        publish_committed(self.db, self.dispatch)
-        return result
+        return handlers.mute(self.db, actor, course_id, user_id, minutes)
 
     @rpc(expected_exceptions=EXPECTED)
     def unmute(self, actor, course_id, user_id):
-        result = handlers.unmute(self.db, actor, course_id, user_id)
-        publish_committed(self.db, self.dispatch)
-        return result
+        return handlers.unmute(self.db, actor, course_id, user_id)
 
     @rpc(expected_exceptions=EXPECTED)
     def active_mutes(self):
