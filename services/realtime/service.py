@@ -7,8 +7,8 @@ from nameko.dependency_providers import Config
 
 from services.kernel.rpc import RpcClient
 from services.realtime.dependencies import (
-    ChatMessages, ChatMutes, ClientAddresses, HandledEvents, MembershipCache, ProgressReports, ProgressThrottle, RateLimits, RevokedSessions,
-    Sockets, Tokens,
+    ChatMessages, ChatMutes, ClientAddresses, HandledEvents, MembershipCache, ProgressReports, ProgressThrottle,
+    RateLimits, RevokedSessions, Sockets, Tokens,
 )
 from services.realtime.gateway.accounts import AccountsGateway
 from services.realtime.gateway.chat import ChatGateway

@@ -11,6 +11,8 @@ from services.kernel.errors import Forbidden, NotFound, ValidationFailed
 
 VIDEO, OTHER_VIDEO, COURSE = "v-1", "v-2", "c-1"
 AUTHOR, OTHER, INSTRUCTOR = "u-author", "u-other", "u-instructor"
+author = Identity(AUTHOR, "author@example.com", "student")
+instructor = Identity(INSTRUCTOR, "teacher@example.com", "instructor")
 
 
 @pytest.fixture
@@ -79,37 +81,37 @@ def test_delete_by_author_or_instructor_leaves_the_message_out_and_announces_onc
     handlers.store_message(uow(), mine)
     handlers.store_message(uow(), theirs)
     with pytest.raises(Forbidden):
-        handlers.delete_message(uow(), Identity(AUTHOR, f"{AUTHOR}@example.com", "student"), "student", VIDEO, theirs["id"])
+        handlers.delete_message(uow(), author, "student", VIDEO, theirs["id"])
     with pytest.raises(NotFound):
-        handlers.delete_message(uow(), Identity(AUTHOR, f"{AUTHOR}@example.com", "student"), "student", OTHER_VIDEO, mine["id"])
+        handlers.delete_message(uow(), author, "student", OTHER_VIDEO, mine["id"])
     unit = uow()
-    assert handlers.delete_message(unit, Identity(AUTHOR, f"{AUTHOR}@example.com", "student"), "student", VIDEO, mine["id"]) == \
+    assert handlers.delete_message(unit, author, "student", VIDEO, mine["id"]) == \
         {"id": mine["id"], "deleted": True}
     [(name, event)] = unit.committed_events()
     assert name == "chat_message_deleted" and (event["id"], event["video_id"], event["course_id"]) == \
         (mine["id"], VIDEO, COURSE)
     again = uow()
-    handlers.delete_message(again, Identity(INSTRUCTOR, f"{INSTRUCTOR}@example.com", "student"), "instructor", VIDEO, mine["id"])
+    handlers.delete_message(again, instructor, "instructor", VIDEO, mine["id"])
     assert again.committed_events() == []  # already deleted: nothing new to announce
-    handlers.delete_message(uow(), Identity(INSTRUCTOR, f"{INSTRUCTOR}@example.com", "student"), "instructor", VIDEO, theirs["id"])
+    handlers.delete_message(uow(), instructor, "instructor", VIDEO, theirs["id"])
     assert handlers.recent_messages(uow(), VIDEO) == []
     assert handlers.history(uow(), VIDEO)["items"] == []
 
 
 def test_mutes_are_announced_with_versions_listed_while_active_and_lifted(uow):
     unit = uow()
-    muted = handlers.mute(unit, Identity(INSTRUCTOR, f"{INSTRUCTOR}@example.com", "student"), COURSE, OTHER, 10)
+    muted = handlers.mute(unit, instructor, COURSE, OTHER, 10)
     assert muted["course_id"] == COURSE and muted["user_id"] == OTHER and muted["until"].endswith("Z")
     [(name, event)] = unit.committed_events()
     assert name == "chat_mute_changed" and event["until"] == muted["until"]
     [active] = handlers.active_mutes(uow())["mutes"]
     assert active["user_id"] == OTHER and active["version"] == event["version"]
     lifting = uow()
-    assert handlers.unmute(lifting, Identity(INSTRUCTOR, f"{INSTRUCTOR}@example.com", "student"), COURSE, OTHER)["until"] is None
+    assert handlers.unmute(lifting, instructor, COURSE, OTHER)["until"] is None
     [(_, lifted)] = lifting.committed_events()
     assert lifted["until"] is None and lifted["version"] >= event["version"]
     assert handlers.active_mutes(uow())["mutes"] == []
     with pytest.raises(ValidationFailed):
-        handlers.mute(uow(), Identity(INSTRUCTOR, f"{INSTRUCTOR}@example.com", "student"), COURSE, OTHER, 0)
+        handlers.mute(uow(), instructor, COURSE, OTHER, 0)
     with pytest.raises(ValidationFailed):
-        handlers.mute(uow(), Identity(INSTRUCTOR, f"{INSTRUCTOR}@example.com", "student"), COURSE, INSTRUCTOR, 5)
+        handlers.mute(uow(), instructor, COURSE, INSTRUCTOR, 5)
