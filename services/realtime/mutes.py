@@ -14,6 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 
+# a change is versioned when the chat service makes it, but commits a moment later: one made
+# just before a snapshot may be missing from it though already broadcast. A held entry is
+# therefore dropped as "no longer listed" only if it is older than the snapshot by this much.
+SNAPSHOT_MARGIN_SECONDS = 5.0
+
+
 @dataclass(frozen=True)
 class Mute:
     until: datetime | None  # None: lifted
@@ -45,8 +51,8 @@ class MuteTable:
     def load(self, snapshot, now=None):
         """The chat service's ``{"as_of", "mutes"}``: every mute in force at ``as_of``.
 
-        A held entry the snapshot does not list, and that is not newer than it, was lifted or
-        has ended by then: dropped. Ended mutes and old tombstones are collected here too.
+        A held entry the snapshot does not list, and clearly older than it, was lifted or has
+        ended by then: dropped. Ended mutes and old tombstones are collected here too.
         """
         now = now or datetime.now(timezone.utc)
         as_of = snapshot["as_of"]
@@ -55,7 +61,7 @@ class MuteTable:
             listed.add((mute["course_id"], mute["user_id"]))
             self.apply(mute["course_id"], mute["user_id"], mute["until"], mute["version"])
         for key, held in list(self._mutes.items()):
-            stale = key not in listed and held.version <= as_of
+            stale = key not in listed and held.version <= as_of - SNAPSHOT_MARGIN_SECONDS
             ended = held.until is not None and held.until <= now
             if stale or ended:
                 del self._mutes[key]

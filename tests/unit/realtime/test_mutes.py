@@ -30,15 +30,18 @@ def test_an_older_change_arriving_late_does_not_undo_a_newer():
 def test_a_snapshot_adds_what_it_lists_and_drops_what_it_no_longer_lists():
     table = MuteTable()
     table.apply("c", "lifted-unheard", at(10), version=1.0)
-    table.apply("c", "newer-than-snapshot", at(10), version=9.0)
-    table.load({"as_of": 5.0, "mutes": [{"course_id": "c", "user_id": "listed", "until": at(5), "version": 3.0}]},
+    table.apply("c", "newer-than-snapshot", at(10), version=90.0)
+    table.apply("c", "committed-after-the-read", at(10), version=48.0)
+    table.load({"as_of": 50.0, "mutes": [{"course_id": "c", "user_id": "listed", "until": at(5), "version": 3.0}]},
                NOW)
     assert table.loaded
     assert table.muted_until("c", "listed", NOW) is not None
     assert table.muted_until("c", "lifted-unheard", NOW) is None
     assert table.muted_until("c", "newer-than-snapshot", NOW) is not None
+    # made just before the snapshot but committed after its read: kept until a later snapshot
+    assert table.muted_until("c", "committed-after-the-read", NOW) is not None
     # an older snapshot listing a mute lifted since does not bring it back
     table.apply("c", "listed", None, version=6.0)
-    table.load({"as_of": 5.5, "mutes": [{"course_id": "c", "user_id": "listed", "until": at(5), "version": 3.0}]},
+    table.load({"as_of": 55.0, "mutes": [{"course_id": "c", "user_id": "listed", "until": at(5), "version": 3.0}]},
                NOW)
     assert table.muted_until("c", "listed", NOW) is None
