@@ -7,6 +7,7 @@ import pytest
 
 from tests.support.api import Api, Campus
 from tests.support.sockets import SocketClient
+from services.stack import rabbitmqctl
 from tests.support.stack import own_vhost, running_stack
 
 
@@ -165,6 +166,28 @@ def test_a_mute_and_its_lifting_hold_on_both_doors_within_a_second(doors, room, 
     assert lifted.status_code == 200, lifted.text
     for client in on_each_door:
         assert "id" in answers_within_a_second(client, lambda a: "id" in a)
+
+
+def test_messages_the_broker_refuses_while_the_chat_service_is_gone_are_stored_once_it_is_back(
+        doors, room, clients):
+    """The chat service stopped and its queue deleted: the broker refuses every hand-over (mandatory
+    routing finds no queue). Senders are acknowledged all the same, the room gets every message at
+    once, and the doors hold them until the chat service has declared its queue again."""
+    video_id = room["video_id"]
+    speakers = [clients(url, room["student"], video_id) for url in doors.urls]
+    doors.stop_instances(doors.instances("chat"))
+    vhost = doors.env["AMQP_URI"].rsplit("/", 1)[1]
+    rabbitmqctl("delete_queue", "-p", vhost, "evt-realtime-chat_message_sent--chat.on_chat_message_sent")
+    try:
+        acks = [send(speaker, video_id, f"while away {n}") for n in range(3) for speaker in speakers]
+        assert all("id" in ack for ack in acks), acks
+        speakers[0].wait_for("new_chat_message", count=len(acks))
+    finally:
+        for instance in doors.instances("chat"):
+            doors.start_service(instance)
+        doors.wait_ready(timeout=60)
+    page = wait_stored(doors.urls[0], room["student"], video_id, [a["id"] for a in acks])
+    assert [m["id"] for m in page["data"]] == sorted(a["id"] for a in acks)  # each once, in time order
 
 
 def test_a_message_acknowledged_just_before_its_door_is_killed_is_in_history(doors, room, clients):
