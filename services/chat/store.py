@@ -24,7 +24,7 @@ def add_messages(session, messages):
              "user_email": m.user_email, "message": m.message, "timestamp": m.timestamp,
              "client_timestamp": m.client_timestamp} for m in messages]
     statement = _insert(session)(ChatMessage.__table__).values(rows).on_conflict_do_nothing(index_elements=["id"])
-    return session.execute(statement.returning(ChatMessage.id)).all().__len__()
+    return len(session.execute(statement.returning(ChatMessage.id)).all())
 
 
 def message(session, message_id):

@@ -2,8 +2,7 @@
 
 Each memory (memberships, rate windows, handled event ids, progress windows, the
 progress not yet flushed, chat messages not yet handed over, the courses' mutes) is one
-object per door process, built in ``setup`` and shared
-by every worker of that process.
+object per door process, built in ``setup`` and shared by every worker of that process.
 """
 import logging
 
