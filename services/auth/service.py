@@ -1,12 +1,11 @@
 """The auth service's entrypoints. Rules live in handlers/accounts; this is the surface."""
-from nameko.events import EventDispatcher
 from nameko.rpc import rpc
 
 from services.auth import handlers
 from services.auth.dependencies import CredentialsProvider
 from services.kernel.database import Database
 from services.kernel.errors import EXPECTED
-from services.kernel.events import publish_committed
+from services.kernel.events import EventDispatcher, publish_committed
 from services.kernel.health import HealthRpc
 
 

@@ -1,11 +1,10 @@
 """The courses service's entrypoints. Rules live in handlers/rules; this is the surface."""
-from nameko.events import EventDispatcher
 from nameko.rpc import rpc
 
 from services.courses import handlers
 from services.kernel.database import Database
 from services.kernel.errors import EXPECTED
-from services.kernel.events import publish_committed
+from services.kernel.events import EventDispatcher, publish_committed
 from services.kernel.health import HealthRpc
 
 

@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from services.kernel.errors import Conflict
+from services.kernel.telemetry import observe_transactions
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +114,7 @@ class Database(DependencyProvider):
         if not url:
             raise RuntimeError(f"DATABASE_URL is not set for service {self.container.service_name!r}")
         self.engine = make_engine(url)
+        observe_transactions(self.engine, self.container.service_name)
         self.units = {}
 
     def stop(self):

@@ -6,7 +6,10 @@ from the service named ``source``. Payloads are JSON objects whose fields are li
 beside each event. Delivery is at-least-once: every payload carries an ``event_id``
 so handlers can be idempotent.
 """
+import time
 from collections import namedtuple
+
+from nameko import events as nameko_events
 
 EventName = namedtuple("EventName", "source event_type")
 
@@ -51,3 +54,26 @@ def publish_committed(unit_of_work, dispatch):
     """Dispatch the events of a committed unit of work, in the order recorded."""
     for event_type, payload in unit_of_work.committed_events():
         dispatch(event_type, payload)
+
+
+class EventDispatcher(nameko_events.EventDispatcher):
+    """Nameko's dispatcher, reading the worker's context when each event is sent.
+
+    Nameko's own copies the context into the headers once, when the worker starts; this
+    one does it per event, so the headers carry the trace context the worker runs in
+    (``services/kernel/telemetry.py``) and ``dispatched_at``, the moment of sending, from
+    which the handler measures how long the event waited.
+    """
+
+    def get_dependency(self, worker_ctx):
+        def dispatch(event_type, event_data):
+            self.publish(event_type, event_data, worker_ctx.context_data)
+
+        return dispatch
+
+    def publish(self, event_type, event_data, context_data=None):
+        """Send one event (also from outside a worker, with no ``context_data``)."""
+        headers = {**(context_data or {}), "dispatched_at": time.time()}
+        self.publisher.publish(
+            event_data, exchange=self.exchange, routing_key=event_type,
+            extra_headers={self._get_header_name(key): value for key, value in headers.items() if value is not None})

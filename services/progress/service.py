@@ -1,13 +1,13 @@
 """The progress service's entrypoints. Rules live in handlers/rules; this is the surface."""
 import eventlet
-from nameko.events import SERVICE_POOL, EventDispatcher, event_handler
+from nameko.events import SERVICE_POOL, event_handler
 from nameko.rpc import rpc
 from sqlalchemy.exc import OperationalError
 
 from services.kernel import events
 from services.kernel.database import Database
 from services.kernel.errors import EXPECTED
-from services.kernel.events import publish_committed
+from services.kernel.events import EventDispatcher, publish_committed
 from services.kernel.health import HealthRpc
 from services.kernel.rpc import RpcClient
 from services.progress import handlers

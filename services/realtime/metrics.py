@@ -12,7 +12,7 @@ import weakref
 
 import socketio
 from nameko.extensions import DependencyProvider
-from prometheus_client import REGISTRY, Counter, Histogram
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 
 from services.kernel.errors import PlatformError
@@ -27,6 +27,19 @@ RPC_DURATION = Histogram(
     ["service", "method"], buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
 ERRORS = Counter(
     "realtime_errors_total", "Errors answered to clients (HTTP and socket), by error code", ["code"])
+PROGRESS_BUFFERED = Gauge(
+    "realtime_progress_buffer_reports",
+    "Progress reports held by this replica until its next flush (one per student and video)")
+PROGRESS_FLUSH = Histogram(
+    "realtime_progress_flush_seconds",
+    "How long handing the held progress reports to the broker took, by outcome (ok, failed: kept for the next)",
+    ["outcome"], buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
+
+
+def watch_progress_buffer(buffer):
+    """Report ``buffer``'s size at each scrape (the door has one per process)."""
+    PROGRESS_BUFFERED.set_function(lambda: len(buffer))
+
 
 # the Socket.IO servers of this process (one per running door); read at scrape time
 _servers = weakref.WeakSet()
