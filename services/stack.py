@@ -21,7 +21,7 @@ import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
-from services import SERVICES
+from services import DOMAIN_SERVICES, SERVICES
 from services.kernel.reachability import broker_problem
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -72,10 +72,12 @@ class Stack:
     """The platform's processes, started with one environment and stopped together.
 
     Each process is an *instance*: ``auth`` for the first copy of a service, ``auth-2``
-    for the second, and so on; its output goes to ``logs/<instance>.log``.
+    for the second, and so on; its output goes to ``logs/<instance>.log``. Each instance
+    of a domain service serves its metrics on a port of its own (``metrics_ports``): from
+    ``metrics_port`` up, or any free ones when it is None; the doors serve theirs at ``/metrics``.
     """
 
-    def __init__(self, env, var_dir, port=5000, echo=True, replicas=1):
+    def __init__(self, env, var_dir, port=5000, echo=True, replicas=1, metrics_port=None):
         self.env = dict(env)
         self.var_dir = Path(var_dir)
         self.port = port
@@ -83,6 +85,10 @@ class Stack:
         self.replicas = replicas
         self.processes = {}
         self.log_dir = self.var_dir / "logs"
+        domain_instances = [self.instance_name(service, index)
+                            for index in range(replicas) for service in DOMAIN_SERVICES]
+        self.metrics_ports = {instance: any_free_port() if metrics_port is None else metrics_port + n
+                              for n, instance in enumerate(domain_instances)}
 
     @property
     def url(self):
@@ -106,6 +112,8 @@ class Stack:
             f"sqlite:///{self.var_dir / 'data' / f'{service}.db'}"
         if service == DOOR:
             env["WEB_SERVER_ADDRESS"] = f"0.0.0.0:{self.port + index}"
+        else:
+            env["METRICS_PORT"] = str(self.metrics_ports[self.instance_name(service, index)])
         env["PYTHONUNBUFFERED"] = "1"
         if service != "auth":
             # only the auth service ever sees the signing key
@@ -197,6 +205,12 @@ def port_is_free(port):
             return False
 
 
+def any_free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", 5000)))
@@ -219,7 +233,8 @@ def main(argv=None):
         private, public = ensure_dev_keys(Path(args.var) / "keys")
         env["JWT_PRIVATE_KEY_FILE"], env["JWT_PUBLIC_KEY_FILE"] = str(private), str(public)
 
-    stack = Stack(env, args.var, port=args.port, replicas=args.replicas)
+    stack = Stack(env, args.var, port=args.port, replicas=args.replicas,
+                  metrics_port=int(env.get("METRICS_PORT") or 9100))
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     stack.start()
@@ -228,6 +243,8 @@ def main(argv=None):
         print(f"\nThe platform is up ({args.replicas} process(es) of each of {', '.join(SERVICES)}).\n"
               + "".join(f"  HTTP API at {url}/api/v1/, Socket.IO at {url}/socket.io/, dashboard at {url}/dashboard\n"
                         for url in stack.urls)
+              + "  Prometheus metrics at each door's /metrics and at "
+              + ", ".join(f"{instance} :{port}" for instance, port in stack.metrics_ports.items()) + "\n"
               + f"Logs in {stack.log_dir}. Ctrl-C stops it.\n", flush=True)
         while not stopping.is_set():
             for instance, process in stack.processes.items():
