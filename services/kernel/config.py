@@ -32,6 +32,17 @@ SETTINGS = {
     "MAX_CONNECTIONS_PER_USER": "20",
     "FAILED_LOGINS_PER_EMAIL": "5/minute",
     "FAILED_LOGINS_PER_ADDRESS": "30/minute",
+    # connection state recovery: how long a dropped session (its sid, rooms and missed room
+    # events) stays recoverable on any door
+    "RECOVERY_WINDOW_SECONDS": "120",
+    # the room log (a RabbitMQ stream): kept this long and at most this big on the broker
+    "ROOM_LOG_MAX_AGE": "30m",
+    "ROOM_LOG_MAX_BYTES": str(2 * 1024 ** 3),
+    # room events each door keeps in memory for replay (beyond: read as not held)
+    "ROOM_LOG_WINDOW_ENTRIES": "200000",
+    # Engine.IO pings: a silent client is noticed after interval + timeout
+    "SOCKET_PING_INTERVAL_SECONDS": "25",
+    "SOCKET_PING_TIMEOUT_SECONDS": "20",
     # how often the door hands the progress it coalesced to the progress service; a SIGKILL
     # loses at most this much of the latest positions (SIGTERM flushes them)
     "PROGRESS_FLUSH_SECONDS": "0.25",

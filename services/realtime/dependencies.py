@@ -38,9 +38,6 @@ class SocketsApi:
     def __init__(self, door):
         self._door = door
 
-    def accept(self, sid, identity):
-        self._door.accept(sid, identity)
-
     def send(self, sid, event, payload):
         """To one client connected to this replica (replies, errors)."""
         self._door.send(sid, event, payload)
@@ -64,6 +61,11 @@ class SocketsApi:
 
     def end_session(self, session_id, message="Session ended"):
         return self._door.end_session(session_id, message)
+
+    @property
+    def ready(self):
+        """Whether this door serves sockets: it has read the room log, and is not stopping."""
+        return self._door.ready
 
 
 class Tokens(DependencyProvider):

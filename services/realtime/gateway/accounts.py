@@ -4,6 +4,7 @@ from nameko.events import BROADCAST, event_handler
 from services.kernel import events
 from services.kernel.errors import RateLimited, Unauthorized
 from services.realtime import schemas
+from services.realtime.dispatch import Admission
 from services.realtime.entrypoints import api, on_socket
 from services.realtime.gateway import Gateway
 
@@ -45,9 +46,9 @@ class AccountsGateway(Gateway):
 
     @on_socket("connect", reply="connected")
     def connect(self, client, _data):
+        """Who connects; the door then gives them a session (or resumes theirs) and greets them."""
         identity = self.verified(client.token)
-        self.sockets.accept(client.sid, identity)
-        return {"status": "Connected successfully", "user_id": identity.user_id}
+        return Admission(identity, {"status": "Connected successfully", "user_id": identity.user_id})
 
     # every door replica hears this (BROADCAST): each ends its own clients of that session;
     # nothing is emitted through the room manager, so nobody gets copies

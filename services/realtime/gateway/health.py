@@ -22,6 +22,8 @@ class HealthGateway(Gateway):
             except Exception as exc:  # any failure means "not ready", with the reason
                 return service, str(exc) or type(exc).__name__
 
+        if not self.sockets.ready:
+            raise Unavailable("not ready: the room log is still being read, or this door is stopping")
         checks = dict(eventlet.GreenPool().imap(check, DOMAIN_SERVICES))
         failing = {service: state for service, state in checks.items() if state != "ok"}
         if failing:

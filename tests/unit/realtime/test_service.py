@@ -16,20 +16,18 @@ def worker(public_key_pem):
     return worker_factory(RealtimeService, tokens=TokenVerifier(public_key_pem))
 
 
-def test_connect_accepts_a_valid_token_and_replies_connected(worker, private_key_pem):
+def test_connect_admits_a_valid_token_with_the_connected_greeting(worker, private_key_pem):
     claims = forge.claims()
-    reply = worker.connect(Client(sid="s1", token=forge.sign(private_key_pem, claims)), None)
-    assert reply == {"status": "Connected successfully", "user_id": claims["sub"]}
-    sid, identity = worker.sockets.accept.call_args.args
-    assert sid == "s1" and identity.user_id == claims["sub"]
+    admission = worker.connect(Client(sid=None, token=forge.sign(private_key_pem, claims)), None)
+    assert admission.greeting == {"status": "Connected successfully", "user_id": claims["sub"]}
+    assert admission.user_id == claims["sub"] and admission.identity.email == claims["email"]
 
 
-def test_connect_refuses_without_accepting(worker, private_key_pem):
+def test_connect_refuses_a_missing_or_expired_token(worker, private_key_pem):
     with pytest.raises(InvalidToken):
-        worker.connect(Client(sid="s1", token=None), None)
+        worker.connect(Client(sid=None, token=None), None)
     with pytest.raises(TokenExpired):
-        worker.connect(Client(sid="s1", token=forge.sign(private_key_pem, forge.claims(iat=1, exp=2))), None)
-    worker.sockets.accept.assert_not_called()
+        worker.connect(Client(sid=None, token=forge.sign(private_key_pem, forge.claims(iat=1, exp=2))), None)
 
 
 def test_me_uses_the_token_subject(worker, private_key_pem):

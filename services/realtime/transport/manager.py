@@ -1,0 +1,281 @@
+"""The door's client manager: rooms on this door, room emits through the room log.
+
+``RoomLogManager`` plays the part python-socketio's ``KombuManager`` plays upstream (a
+``socketio.Manager`` whose emits reach the clients of every server), but over the room log
+(``roomlog.py``) instead of a fanout exchange: an emit is appended to the log, and every door,
+the emitting one included, delivers it to its own clients when it reads it back. So every
+client sees room events in one order, each with a position: the recovery offset, sent as the
+last argument to the clients that asked for recovery and to no one else.
+
+Departures from upstream, each for a measured reason (overrides listed in ``__init__.py``):
+
+* ``BaseManager.basic_enter_room`` / ``basic_leave_room`` / ``get_rooms`` / ``basic_disconnect``
+  (python-socketio 5.18.1): each client's rooms are indexed by sid as well. Upstream answers
+  "which rooms is this sid in" (every disconnect, twice) by scanning every room, and every
+  connection has a room of its own: 10,000 disconnects cost minutes of CPU; here, seconds.
+* ``Manager.emit`` (python-socketio 5.18.1): a room emit is appended to the log instead of
+  being sent; a direct emit (``ignore_queue``: replies to one client) is sent as upstream does.
+* Delivery: a packet is framed once per emit (twice when some recipients get the offset) and
+  written straight to each idle websocket (``frames.write_now``), through Engine.IO's queue
+  otherwise, so nothing reorders.
+"""
+import logging
+import secrets
+import time
+
+import eventlet
+import socketio
+from engineio import packet as eio_packet
+from socketio import packet as sio_packet
+
+from services.realtime.transport.frames import text_frame, write_now
+from services.realtime.transport.roomlog import RoomLog, offset_string
+from services.realtime.transport.sessions import BEAT_SECONDS, SessionTable, replay_start
+
+log = logging.getLogger(__name__)
+
+# records that describe sessions; the door that appends one has applied it already
+SESSION_RECORDS = frozenset({"open", "join", "leave", "park", "resume", "close", "beat"})
+
+
+class RoomLogManager(socketio.Manager):
+    """Rooms of this door, emits through the room log, and the recoverable sessions.
+
+    :param amqp_uri: the broker holding the log.
+    :param window_seconds: how long a dropped session stays recoverable.
+    :param window_entries: room events kept in memory for replay, at most.
+    :param max_age: how long the broker keeps the log (a RabbitMQ ``x-max-age``).
+    :param max_bytes: how big the broker lets the log grow.
+    :param on_drop: called with a sid whose transport this door closed quietly because its
+        session was resumed elsewhere (the door forgets that connection).
+    """
+
+    def __init__(self, amqp_uri, window_seconds=120, window_entries=200_000, max_age="30m",
+                 max_bytes=2 * 1024 ** 3, on_drop=None):
+        super().__init__()
+        self.log = RoomLog(amqp_uri, self._on_record, window_seconds, window_entries, max_age, max_bytes)
+        self.door_id = self.log.door_id
+        self.sessions = SessionTable(window_seconds)
+        self.on_drop = on_drop
+        self._rooms_of = {}  # (namespace, sid) -> the rooms it is in (None: "connected", and its own)
+        self.pids = {}  # sid -> pid, for the recoverable sessions connected here
+        self.last_sent = {}  # sid -> position of the last room event sent to it
+        self.direct_writes = 0  # deliveries written straight to the socket
+        self.queued_writes = 0  # deliveries that took Engine.IO's queue
+        self._beating = None
+
+    # -- lifecycle (the door calls these) -----------------------------------------------------
+
+    def start(self):
+        self.log.start()
+        self._beating = eventlet.spawn(self._beat_forever)
+
+    def stop(self, timeout=10):
+        if self._beating is not None:
+            self._beating.kill()
+        self.log.stop(timeout)
+
+    def initialize(self):
+        """Upstream starts a listener on the first connection; the door starts the log itself."""
+
+    def _beat_forever(self):
+        while True:
+            self.log.append({"k": "beat", "door": self.door_id})
+            self.sessions.collect_garbage(time.time())
+            eventlet.sleep(BEAT_SECONDS)
+
+    # -- emitting ----------------------------------------------------------------------------
+
+    def emit(self, event, data, namespace, room=None, skip_sid=None, callback=None, to=None,
+             ignore_queue=False, **kwargs):
+        room = to or room
+        if ignore_queue or callback is not None or room is None:
+            return super().emit(event, data, namespace, room=room, skip_sid=skip_sid, callback=callback)
+        if isinstance(data, tuple):
+            data = list(data)
+        elif data is not None:
+            data = [data]
+        else:
+            data = []
+        if self.server.packet_class.data_is_binary(data):
+            raise ValueError("room emits carry JSON only: binary data cannot go through the room log")
+        skip = skip_sid if isinstance(skip_sid, list) else ([] if skip_sid is None else [skip_sid])
+        rooms = [room] if isinstance(room, str) else list(room)
+        self.log.append({"k": "emit", "ns": namespace, "e": event, "d": data, "to": rooms, "x": skip})
+
+    # -- reading the log ---------------------------------------------------------------------
+
+    def _on_record(self, pos, record, door):
+        kind = record["k"]
+        if kind == "emit":
+            self._deliver(pos, record)
+        elif kind in SESSION_RECORDS and door != self.door_id:
+            if kind == "resume" and self.pids.get(record["sid"]) == record["pid"]:
+                self.drop_quietly(record["sid"], "/")  # it came back on another door
+            self.sessions.apply(record, time.time())
+
+    def _deliver(self, pos, record):
+        namespace = record["ns"]
+        if namespace not in self.rooms:
+            return
+        skip = record["x"]
+        plain = with_offset = None
+        sockets = self.server.eio.sockets
+        direct = queued = 0
+        for sid, eio_sid in self.get_participants(namespace, record["to"]):
+            if skip and sid in skip:
+                continue
+            if sid in self.pids:
+                if with_offset is None:
+                    with_offset = self._frame(namespace, [record["e"], *record["d"], offset_string(pos)])
+                packet, frame = with_offset
+                self.last_sent[sid] = pos
+            else:
+                if plain is None:
+                    plain = self._frame(namespace, [record["e"], *record["d"]])
+                packet, frame = plain
+            engine_socket = sockets.get(eio_sid)
+            if engine_socket is not None and write_now(engine_socket, frame):
+                direct += 1
+            else:
+                queued += 1
+                try:
+                    self.server._send_eio_packet(eio_sid, packet)
+                except KeyError:  # gone meanwhile
+                    pass
+        self.direct_writes += direct
+        self.queued_writes += queued
+
+    def _frame(self, namespace, items):
+        encoded = self.server.packet_class(sio_packet.EVENT, namespace=namespace, data=items).encode()
+        packet = eio_packet.Packet(eio_packet.MESSAGE, encoded)
+        return packet, text_frame(packet.encode().encode("utf-8"))
+
+    # -- recoverable sessions ----------------------------------------------------------------
+
+    def _record(self, record):
+        """Apply a session record here at once, and append it for every other door."""
+        self.sessions.apply(record, time.time())
+        self.log.append(record)
+
+    def open_session(self, sid, user_id):
+        """A new recoverable session for ``sid``: its pid."""
+        pid = secrets.token_urlsafe(16)
+        self.pids[sid] = pid
+        self._record({"k": "open", "pid": pid, "sid": sid, "user": user_id, "door": self.door_id,
+                      "start": list(self.log.position)})
+        return pid
+
+    def find_resumable(self, pid, user_id, offset):
+        """``(session, start, why_not)``: the session ``pid`` and where its replay starts, if
+        this connection may resume it; else ``why_not``.
+
+        It may when the session exists, belongs to ``user_id``, is within the recovery window,
+        and every room event it may have missed after ``offset`` is still held here.
+        ``why_not`` is ``"unknown"`` or ``"ahead"`` when this door may simply not have read
+        that far in the log yet (worth a short wait), and a final reason otherwise.
+        """
+        session = self.sessions.get(pid) if isinstance(pid, str) else None
+        if session is None:
+            return None, None, "unknown"
+        if session.user_id != user_id:
+            return None, None, "another user's session"
+        if not self.sessions.recoverable(session, time.time()):
+            return None, None, "past the recovery window"
+        start = replay_start(session, offset)
+        if start > self.log.position:
+            return None, None, "ahead"
+        if not self.log.window.held(start, [*session.rooms, session.sid]):
+            return None, None, "offset no longer held"
+        return session, start, None
+
+    def resume(self, session, start, eio_sid, namespace="/"):
+        """Give ``session`` the connection ``eio_sid``: its sid, its rooms, and the missed room
+        events after ``start`` (returned as Engine.IO packets, oldest first, to send right after
+        the CONNECT packet). Nothing here yields, so no room event is read meanwhile.
+        """
+        sid = session.sid
+        if self.eio_sid_from_sid(sid, namespace) is not None:
+            self.drop_quietly(sid, namespace)  # a half-open transport on this door
+        self.basic_enter_room(sid, namespace, None, eio_sid=eio_sid)
+        self.basic_enter_room(sid, namespace, sid, eio_sid=eio_sid)
+        for room in session.rooms:
+            self.basic_enter_room(sid, namespace, room, eio_sid=eio_sid)
+        self.pids[sid] = session.pid
+        missed = []
+        for pos, record in self.log.window.after(start):
+            if record["ns"] != namespace or sid in record["x"]:
+                continue
+            if any(pos > joined for joined in map(session.joined_at, record["to"]) if joined is not None):
+                missed.append(self._frame(namespace, [record["e"], *record["d"], offset_string(pos)])[0])
+                self.last_sent[sid] = pos
+        self._record({"k": "resume", "pid": session.pid, "door": self.door_id, "gen": session.generation + 1,
+                      "sid": sid})
+        return missed
+
+    def end_session(self, sid, recoverable):
+        """The transport of ``sid`` is gone: park its session, or end it (``recoverable`` False)."""
+        pid = self.pids.pop(sid, None)
+        last_sent = self.last_sent.pop(sid, None)
+        session = self.sessions.get(pid) if pid else None
+        if session is None or session.door != self.door_id:
+            return
+        if recoverable:
+            self._record({"k": "park", "pid": pid, "door": self.door_id, "gen": session.generation,
+                          "through": list(self.log.position), "last_sent": list(last_sent) if last_sent else None})
+        else:
+            self._record({"k": "close", "pid": pid, "gen": session.generation})
+
+    def drop_quietly(self, sid, namespace):
+        """Close this door's transport of ``sid`` without a disconnect: its session lives on elsewhere."""
+        eio_sid = self.eio_sid_from_sid(sid, namespace)
+        self.basic_disconnect(sid, namespace)  # the old transport no longer maps to the sid
+        self.pids.pop(sid, None)
+        self.last_sent.pop(sid, None)
+        if self.on_drop is not None:
+            self.on_drop(sid)
+        if eio_sid is not None:
+            self.server.eio.disconnect(eio_sid)
+
+    # -- rooms, indexed by client as well ----------------------------------------------------
+
+    def enter_room(self, sid, namespace, room, eio_sid=None):
+        self.basic_enter_room(sid, namespace, room, eio_sid=eio_sid)
+        pid = self.pids.get(sid)
+        if pid is not None and room != sid:
+            self._record({"k": "join", "pid": pid, "room": room, "at": list(self.log.position)})
+
+    def leave_room(self, sid, namespace, room):
+        self.basic_leave_room(sid, namespace, room)
+        pid = self.pids.get(sid)
+        if pid is not None and room != sid:
+            self._record({"k": "leave", "pid": pid, "room": room})
+
+    def basic_enter_room(self, sid, namespace, room, eio_sid=None):
+        super().basic_enter_room(sid, namespace, room, eio_sid=eio_sid)
+        self._rooms_of.setdefault((namespace, sid), set()).add(room)
+
+    def basic_leave_room(self, sid, namespace, room):
+        super().basic_leave_room(sid, namespace, room)
+        rooms = self._rooms_of.get((namespace, sid))
+        if rooms is not None:
+            rooms.discard(room)
+            if not rooms:
+                del self._rooms_of[(namespace, sid)]
+
+    def get_rooms(self, sid, namespace):
+        """The rooms ``sid`` is in (its own included), without scanning every room."""
+        return [room for room in self._rooms_of.get((namespace, sid), ()) if room is not None]
+
+    def basic_disconnect(self, sid, namespace, **kwargs):
+        """Upstream's, leaving only the rooms ``sid`` is in instead of scanning them all."""
+        if namespace not in self.rooms:
+            return
+        for room in list(self._rooms_of.get((namespace, sid), ())):
+            self.basic_leave_room(sid, namespace, room)
+        self.callbacks.pop(sid, None)
+        for pending in (self.pending_connect, self.pending_disconnect):
+            if namespace in pending and sid in pending[namespace]:
+                pending[namespace].remove(sid)
+                if not pending[namespace]:
+                    del pending[namespace]

@@ -1,0 +1,151 @@
+"""The door's Socket.IO server: python-socketio's, with connection state recovery in CONNECT.
+
+Overrides of upstream internals (python-socketio 5.18.1; also listed in ``__init__.py``):
+
+* ``Server._handle_connect``: the connection is admitted first (``gate.admit``: the token is
+  checked like on any connect), then either resumes a recoverable session (same sid, same
+  rooms, the missed room events replayed after the CONNECT packet) or starts a new one. The
+  CONNECT reply carries ``pid`` for a client that asked for recovery (``auth: {recover: true}``),
+  exactly as Node socket.io 4.x does with ``connectionStateRecovery``, so the stock
+  socket.io-client needs no code. Between deciding and the last replayed packet nothing
+  yields: no room event can be read, and so none can be missed or sent twice, in between.
+* ``Server._handle_disconnect`` and ``Server.disconnect``: a transport that dropped (closed,
+  errored, ping timeout, or this door shutting down) parks its session; a client or the
+  server ending the connection ends it.
+* ``Server._handle_eio_message``: a malformed packet is answered with an ``error`` event to
+  its sender instead of a logged traceback (a client can produce one at will).
+* ``Server._handle_event``: a client cannot call the lifecycle handlers (``connect``,
+  ``disconnect``, ...) by emitting an event so named.
+
+The door plugs in through ``gate`` (documented on :class:`DoorSocketServer`).
+"""
+import logging
+import time
+
+import eventlet
+from socketio import packet
+from socketio.exceptions import ConnectionRefusedError
+
+from services.realtime.metrics import CountingServer
+from services.realtime.transport.packets import MalformedPacket
+from services.realtime.transport.roomlog import parse_offset
+
+log = logging.getLogger(__name__)
+
+SHUTTING_DOWN = "server shutting down"
+# why a transport ended, when the session may come back
+RECOVERABLE_REASONS = frozenset({"ping timeout", "transport close", "transport error", SHUTTING_DOWN})
+RESERVED_EVENTS = frozenset({"connect", "disconnect", "connect_error", "*"})
+# how long a connect waits for this door to read a session another door just wrote
+CATCH_UP_SECONDS = 2.0
+
+
+class DoorSocketServer(CountingServer):
+    """python-socketio's server with recoverable sessions (see the module docstring).
+
+    :param gate: what the door decides about connections, with two methods:
+        ``admit(environ, auth)`` returns an admission with ``user_id``, or raises
+        ``ConnectionRefusedError`` (a bad token, too many connections); it may yield.
+        ``connected(sid, admission)`` registers the connection and returns
+        ``(event, payload)``, the greeting to send (or None); it must not yield.
+    The client manager must be a :class:`~services.realtime.transport.manager.RoomLogManager`.
+    """
+
+    def __init__(self, *args, gate, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.gate = gate
+
+    # -- connecting --------------------------------------------------------------------------
+
+    def _handle_connect(self, eio_sid, namespace, data):
+        namespace = namespace or "/"
+        if namespace != "/" or self.manager.sid_from_eio_sid(eio_sid, namespace) is not None:
+            self._send_packet(eio_sid, self.packet_class(packet.CONNECT_ERROR, data="Unable to connect",
+                                                         namespace=namespace))
+            return
+        auth = data if isinstance(data, dict) else {}
+        try:
+            admission = self.gate.admit(self.environ.get(eio_sid, {}), data)
+        except ConnectionRefusedError as exc:
+            self._send_packet(eio_sid, self.packet_class(packet.CONNECT_ERROR, data=exc.error_args,
+                                                         namespace=namespace))
+            return
+        recover = auth.get("recover") is True
+        session = start = None
+        if recover and auth.get("pid"):
+            session, start = self._resumable(auth["pid"], admission.user_id, parse_offset(auth.get("offset")))
+        if eio_sid not in self.eio.sockets:
+            return  # the client went away while it was being admitted
+        # from here to the last packet nothing yields (see the module docstring)
+        if session is not None:
+            missed = self.manager.resume(session, start, eio_sid, namespace)
+            sid, pid = session.sid, session.pid
+        else:
+            sid = self.manager.connect(self.manager.pre_connect(eio_sid, namespace), namespace)
+            pid = self.manager.open_session(sid, admission.user_id) if recover else None
+            missed = ()
+        greeting = self.gate.connected(sid, admission)
+        self._send_packet(eio_sid, self.packet_class(
+            packet.CONNECT, {"sid": sid, "pid": pid} if pid else {"sid": sid}, namespace=namespace))
+        if greeting is not None:
+            event, payload = greeting
+            if recover:
+                payload = dict(payload, recovered=session is not None)
+            self.emit(event, payload, to=sid, namespace=namespace, ignore_queue=True)
+        for missed_packet in missed:
+            self._send_eio_packet(eio_sid, missed_packet)
+
+    def _resumable(self, pid, user_id, offset):
+        """The session this connection may resume, waiting briefly for a door that is behind."""
+        deadline = time.monotonic() + CATCH_UP_SECONDS
+        while True:
+            session, start, why_not = self.manager.find_resumable(pid, user_id, offset)
+            if session is not None:
+                return session, start
+            if why_not not in ("unknown", "ahead") or time.monotonic() > deadline:
+                log.info("a session was not resumed: %s", why_not)
+                return None, None
+            eventlet.sleep(0.05)
+
+    # -- disconnecting -----------------------------------------------------------------------
+
+    def _handle_disconnect(self, eio_sid, namespace, reason=None):
+        sid = self.manager.sid_from_eio_sid(eio_sid, namespace or "/")
+        if sid is not None:
+            self.manager.end_session(sid, recoverable=reason in RECOVERABLE_REASONS)
+        return super()._handle_disconnect(eio_sid, namespace, reason)
+
+    def disconnect(self, sid, namespace=None, ignore_queue=False):
+        """End the connection (a DISCONNECT packet: the client does not come back by itself)."""
+        self.manager.end_session(sid, recoverable=False)
+        return super().disconnect(sid, namespace=namespace, ignore_queue=ignore_queue)
+
+    def close_transports(self):
+        """Close every transport (no DISCONNECT packet), so clients reconnect, to another door."""
+        for engine_socket in list(self.eio.sockets.values()):
+            try:
+                engine_socket.close(wait=False, abort=False, reason=SHUTTING_DOWN)
+            except Exception:  # already closing
+                pass
+
+    # -- hardening ---------------------------------------------------------------------------
+
+    def _handle_eio_message(self, eio_sid, data):
+        try:
+            return super()._handle_eio_message(eio_sid, data)
+        except ValueError as exc:  # MalformedPacket, or the library's own "Unknown packet type."
+            self._binary_packet.pop(eio_sid, None)
+            log.info("dropped a malformed Socket.IO packet: %s", exc)
+            error = {"message": "Malformed packet", "code": "invalid_parameters", "event": None}
+            sid = self.manager.sid_from_eio_sid(eio_sid, "/")
+            if sid is not None and self.manager.is_connected(sid, "/"):
+                self.emit("error", error, to=sid, ignore_queue=True)
+
+    def _handle_event(self, eio_sid, namespace, id, data):
+        if not isinstance(data, list) or not data or not isinstance(data[0], str):
+            raise MalformedPacket("an event packet must be a list starting with the event name")
+        if data[0] in RESERVED_EVENTS:
+            # lifecycle handlers are registered under these names; a client must not be
+            # able to call them by emitting an event so named
+            data = ["*reserved*", *data]
+        return super()._handle_event(eio_sid, namespace, id, data)
