@@ -75,6 +75,33 @@ class DoorCollector:
         rooms.add_metric([], named_rooms)
         yield connections
         yield rooms
+        yield from self.recovery()
+
+    def recovery(self):
+        """How full the replay window of connection state recovery is (transport/roomlog.py):
+        when it holds its maximum of entries before RECOVERY_WINDOW_SECONDS have passed, a
+        client that comes back within the window can no longer be replayed what it missed."""
+        held = GaugeMetricFamily(
+            "realtime_recovery_window_entries", "Room events this replica holds in memory for replay")
+        capacity = GaugeMetricFamily(
+            "realtime_recovery_window_capacity", "Room events this replica holds for replay at most")
+        parked = GaugeMetricFamily(
+            "realtime_recoverable_sessions", "Recoverable sessions this replica knows of (connected, or dropped and still resumable)")
+        entries, limit, sessions = 0, 0, 0
+        for server in list(_servers):
+            manager = server.manager
+            window = getattr(getattr(manager, "log", None), "window", None)
+            if window is not None:
+                entries += len(window)
+                limit += window.max_entries
+            if getattr(manager, "sessions", None) is not None:
+                sessions += len(manager.sessions)
+        held.add_metric([], entries)
+        capacity.add_metric([], limit)
+        parked.add_metric([], sessions)
+        yield held
+        yield capacity
+        yield parked
 
 
 REGISTRY.register(DoorCollector())
