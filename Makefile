@@ -76,10 +76,20 @@ test-deployment: $(STAMP) deploy-tools
 
 ## docker-compose (Debian's package) checks docker-compose.yml in the tests; without root
 ## or apt-get those tests are skipped and say why
-deploy-tools:
+deploy-tools: $(BIN)/promtool
 	@command -v docker-compose >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
 	  && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null; } \
 	  || echo "docker-compose could not be installed (needs root and apt-get): its tests will be skipped"
+
+## promtool checks and unit-tests deploy/observability's alert rules: taken out of Debian's
+## prometheus package (installing the package would also start a Prometheus server)
+$(BIN)/promtool: | $(BIN)/python
+	@if command -v promtool >/dev/null; then ln -sf "$$(command -v promtool)" $@; \
+	elif command -v apt-get >/dev/null && tmp=$$(mktemp -d) \
+	  && (cd $$tmp && { apt-get download -qq prometheus 2>/dev/null || { apt-get update -qq && apt-get download -qq prometheus; }; }) \
+	  && dpkg-deb --fsys-tarfile $$tmp/prometheus_*.deb | tar -xO ./usr/bin/promtool > $@.part \
+	  && chmod +x $@.part && mv $@.part $@; then rm -rf $$tmp; \
+	else rm -rf $$tmp $@.part; echo "promtool could not be installed (needs apt-get): its tests will be skipped"; fi
 
 # the benchmark's extras (matplotlib for the plot, py-spy for BENCH_PROFILE=1)
 BENCH_STAMP := $(VENV)/.bench-installed
