@@ -94,13 +94,28 @@ class Door(WebServer):
         """Serving: the room log has been read up to where it stood at start, and not stopping."""
         return self.manager.log.ready.ready() and not self.stopping
 
-    def stop(self):
-        """SIGTERM: stop accepting, close every transport (clients reconnect to another door and
-        resume there: their sessions are parked in the room log), append what waits, exit."""
+    def drain(self):
+        """Begin stopping (SIGTERM): stop accepting, so reconnects go to another door (or retry
+        until this one is back), and close every transport without a Socket.IO DISCONNECT, so
+        clients reconnect by themselves and resume there (their sessions are parked)."""
+        if self.stopping:
+            return
         self.stopping = True
         self._is_accepting = False
+        self._gt.kill()
+        self._sock.close()
+        # the entrypoints are stopping: leaving clients are parked, not announced
+        self.dispatch.handlers = {}
         self.sio.close_transports()
-        self.manager.stop()
+
+    def unregister_provider(self, provider):
+        # the first entrypoint to stop starts the drain: clients move while the rest stops
+        self.drain()
+        super().unregister_provider(provider)
+
+    def stop(self):
+        self.drain()
+        self.manager.stop()  # appends what waits (the parked sessions among it)
         self.registry.close()
         super().stop()
 

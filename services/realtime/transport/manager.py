@@ -21,6 +21,7 @@ Departures from upstream, each for a measured reason (overrides listed in ``__in
 """
 import logging
 import secrets
+import socket
 import time
 
 import eventlet
@@ -234,8 +235,9 @@ class RoomLogManager(socketio.Manager):
         self.last_sent.pop(sid, None)
         if self.on_drop is not None:
             self.on_drop(sid)
-        if eio_sid is not None:
-            self.server.eio.disconnect(eio_sid)
+        engine_socket = self.server.eio.sockets.get(eio_sid) if eio_sid is not None else None
+        if engine_socket is not None:
+            close_abruptly(engine_socket)
 
     # -- rooms, indexed by client as well ----------------------------------------------------
 
@@ -279,3 +281,22 @@ class RoomLogManager(socketio.Manager):
                 pending[namespace].remove(sid)
                 if not pending[namespace]:
                     del pending[namespace]
+
+
+def close_abruptly(engine_socket):
+    """Close an Engine.IO socket now, without a CLOSE packet and without waiting for its queue.
+
+    (``engineio.Server.disconnect`` waits for the queue to drain, which a half-open transport
+    never does, and it would yield in the middle of a resume.) Its TCP socket is shut down so
+    the green thread reading it ends too.
+    """
+    try:
+        engine_socket.close(wait=False, abort=True)
+    except Exception:  # already closing
+        pass
+    ws = getattr(engine_socket, "websocket", None)
+    if ws is not None:
+        try:
+            ws.socket.shutdown(socket.SHUT_RDWR)
+        except OSError:  # already gone
+            pass
