@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # processes of every service for `make run` (doors on 5000, 5001, ...)
 REPLICAS ?= 1
 
-.PHONY: run test test-unit test-integration test-faults install browser typescript-events vendor-socketio screenshot test-deployment deploy-tools bench clean
+.PHONY: run test test-unit test-integration test-faults install browser typescript-events vendor-socketio vendor-admin-ui screenshot test-deployment deploy-tools bench clean
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required (set PYTHON=...)"; exit 1; }
@@ -47,6 +47,16 @@ typescript-events: $(TS_STAMP)
 ## copy the socket.io-client browser bundle the dashboard uses from the npm package (tests/js pins it)
 vendor-socketio: $(JS_STAMP)
 	cp tests/js/node_modules/socket.io-client/dist/socket.io.min.js services/realtime/static/vendor/
+
+## copy the Socket.IO Admin UI's built files (tests/js pins @socket.io/admin-ui) for the door to serve
+## at /admin/ when ADMIN_UI_USERNAME/PASSWORD are set; without source maps, and without the two
+## stylesheets index.html loads from public CDNs (fonts, icons): the door may run on a closed network
+ADMIN_UI_DIST := tests/js/node_modules/@socket.io/admin-ui/ui/dist
+vendor-admin-ui: $(JS_STAMP)
+	rm -rf services/realtime/static/admin && mkdir -p services/realtime/static/admin
+	cd $(ADMIN_UI_DIST) && find . -type f ! -name '*.map' ! -name index.html -exec cp --parents {} $(CURDIR)/services/realtime/static/admin/ \;
+	sed -E 's#<link rel="stylesheet" href="https://[^"]*">##g' $(ADMIN_UI_DIST)/index.html > services/realtime/static/admin/index.html
+	cp $(ADMIN_UI_DIST)/../../LICENSE services/realtime/static/admin/LICENSE
 
 ## retake docs/dashboard.png (the README's picture of the dashboard)
 screenshot: $(STAMP) $(JS_STAMP) browser

@@ -58,6 +58,11 @@ SETTINGS = {
     "OTEL_EXPORTER_OTLP_ENDPOINT": None,
     # tests only: each process also writes its finished spans as JSON lines into this directory
     "SPAN_FILE_DIR": None,
+    # the Socket.IO Admin UI at the door's /admin/ (services/realtime/admin_ui.py): off unless
+    # both are set; ADMIN_UI_MODE "production" (statistics, read-only) or "development"
+    "ADMIN_UI_USERNAME": None,
+    "ADMIN_UI_PASSWORD": None,
+    "ADMIN_UI_MODE": "production",
     # the probe CLI: how long a health RPC may take before the probe fails
     "PROBE_TIMEOUT_SECONDS": "5",
 }
