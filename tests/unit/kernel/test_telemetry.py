@@ -163,3 +163,39 @@ def test_transactions_are_timed_by_outcome_and_traced(spans, tmp_path):
     assert count("service_db_transaction_seconds_count", service="catalogue", outcome="commit") == commits + 1
     assert count("service_db_transaction_seconds_count", service="catalogue", outcome="rollback") == rollbacks + 1
     assert [s.attributes["outcome"] for s in spans.get_finished_spans()] == ["commit", "rollback"]
+
+
+def test_with_an_otlp_endpoint_spans_are_posted_to_the_collector(container):
+    """A stand-in collector on a local port receives the OTLP/HTTP protobuf export."""
+    import eventlet
+    import eventlet.wsgi
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    received = []
+
+    def collector(environ, start_response):
+        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        received.append((environ["PATH_INFO"], environ.get("CONTENT_TYPE"), body))
+        start_response("200 OK", [("Content-Type", "application/x-protobuf")])
+        return [b""]
+
+    listener = eventlet.listen(("127.0.0.1", 0))
+    server = eventlet.spawn(eventlet.wsgi.server, listener, collector, log_output=False)
+    try:
+        endpoint = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        provider = telemetry.configure_tracing("catalogue", {"OTEL_EXPORTER_OTLP_ENDPOINT": endpoint})
+        with entrypoint_hook(container, "lookup", context_data={"traceparent": PARENT}) as lookup:
+            lookup()
+        assert provider.force_flush(10_000)
+    finally:
+        server.kill()
+        telemetry.configure_tracing("test", {})
+
+    (path, content_type, body), = received
+    assert path == "/v1/traces" and content_type == "application/x-protobuf"
+    request = ExportTraceServiceRequest.FromString(body)
+    (resource_spans,) = request.resource_spans
+    service_name = next(a.value.string_value for a in resource_spans.resource.attributes if a.key == "service.name")
+    (span,) = [s for scope in resource_spans.scope_spans for s in scope.spans]
+    assert service_name == "catalogue" and span.name == "catalogue.lookup"
+    assert span.trace_id.hex() == PARENT_TRACE and span.parent_span_id.hex() == PARENT_SPAN
