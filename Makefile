@@ -49,14 +49,21 @@ vendor-socketio: $(JS_STAMP)
 	cp tests/js/node_modules/socket.io-client/dist/socket.io.min.js services/realtime/static/vendor/
 
 ## copy the Socket.IO Admin UI's built files (tests/js pins @socket.io/admin-ui) for the door to serve
-## at /admin/ when ADMIN_UI_USERNAME/PASSWORD are set; without source maps, and without the two
-## stylesheets index.html loads from public CDNs (fonts, icons): the door may run on a closed network
+## at /admin/ when ADMIN_UI_USERNAME/PASSWORD are set, without source maps; its icon font (@mdi/font,
+## pinned there too) instead of the CDN's, and no web font: the door may run on a closed network
 ADMIN_UI_DIST := tests/js/node_modules/@socket.io/admin-ui/ui/dist
+MDI := tests/js/node_modules/@mdi/font
+ADMIN_UI_STATIC := services/realtime/static/admin
 vendor-admin-ui: $(JS_STAMP)
-	rm -rf services/realtime/static/admin && mkdir -p services/realtime/static/admin
-	cd $(ADMIN_UI_DIST) && find . -type f ! -name '*.map' ! -name index.html -exec cp --parents {} $(CURDIR)/services/realtime/static/admin/ \;
-	sed -E 's#<link rel="stylesheet" href="https://[^"]*">##g' $(ADMIN_UI_DIST)/index.html > services/realtime/static/admin/index.html
-	cp $(ADMIN_UI_DIST)/../../LICENSE services/realtime/static/admin/LICENSE
+	rm -rf $(ADMIN_UI_STATIC) && mkdir -p $(ADMIN_UI_STATIC)/mdi/css $(ADMIN_UI_STATIC)/mdi/fonts
+	cd $(ADMIN_UI_DIST) && find . -type f ! -name '*.map' ! -name index.html -exec cp --parents {} $(CURDIR)/$(ADMIN_UI_STATIC)/ \;
+	cp $(ADMIN_UI_DIST)/../../LICENSE $(ADMIN_UI_STATIC)/LICENSE
+	cp $(MDI)/css/materialdesignicons.min.css $(ADMIN_UI_STATIC)/mdi/css/
+	cp $(MDI)/fonts/materialdesignicons-webfont.woff2 $(ADMIN_UI_STATIC)/mdi/fonts/
+	cp $(MDI)/LICENSE $(ADMIN_UI_STATIC)/mdi/LICENSE
+	sed -E -e 's#<link rel="stylesheet" href="https://fonts.googleapis.com/[^"]*">##' \
+	  -e 's#https://cdn.jsdelivr.net/npm/@mdi/font@latest/css/#mdi/css/#' \
+	  $(ADMIN_UI_DIST)/index.html > $(ADMIN_UI_STATIC)/index.html
 
 ## retake docs/dashboard.png (the README's picture of the dashboard)
 screenshot: $(STAMP) $(JS_STAMP) browser

@@ -10,6 +10,7 @@ Ctrl-C or SIGTERM stops the doors first (so clients are told), then the services
 """
 import argparse
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -206,9 +207,18 @@ def port_is_free(port):
 
 
 def any_free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A free port below the kernel's ephemeral range: between this check and the service's
+    bind, no outgoing connection of another process can be given it."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as ports:
+            ephemeral_low = int(ports.read().split()[0])
+    except OSError:  # not Linux: the IANA range's start
+        ephemeral_low = 49152
+    for _ in range(200):
+        port = random.randrange(max(1024, ephemeral_low - 12000), ephemeral_low)
+        if port_is_free(port):
+            return port
+    raise RuntimeError("no free port below the ephemeral range")
 
 
 def main(argv=None):

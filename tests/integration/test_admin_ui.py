@@ -15,6 +15,7 @@ from tests.integration.test_dashboard import browser  # noqa: F401  (the headles
 
 ROOT = Path(__file__).resolve().parents[2]
 NPM_UI = ROOT / "tests" / "js" / "node_modules" / "@socket.io" / "admin-ui" / "ui" / "dist"
+MDI = ROOT / "tests" / "js" / "node_modules" / "@mdi" / "font"
 VENDORED_UI = ROOT / "services" / "realtime" / "static" / "admin"
 ADMIN = {"username": "operator", "password": "a long admin passphrase"}
 
@@ -53,17 +54,22 @@ def test_off_by_default_no_namespace_and_no_files(stack):
 
 
 def test_the_vendored_ui_is_the_npm_package_s():
-    assert NPM_UI.exists(), "run `make test` (npm ci --prefix tests/js)"
+    assert NPM_UI.exists() and MDI.exists(), "run `make test` (npm ci --prefix tests/js)"
     npm_files = {p.relative_to(NPM_UI) for p in NPM_UI.rglob("*") if p.is_file() and p.suffix != ".map"}
-    vendored = {p.relative_to(VENDORED_UI) for p in VENDORED_UI.rglob("*") if p.is_file()} - {Path("LICENSE")}
-    assert vendored == npm_files, "refresh it with `make vendor-admin-ui`"
+    icons = {Path("mdi/css/materialdesignicons.min.css"): MDI / "css" / "materialdesignicons.min.css",
+             Path("mdi/fonts/materialdesignicons-webfont.woff2"): MDI / "fonts" / "materialdesignicons-webfont.woff2"}
+    vendored = {p.relative_to(VENDORED_UI) for p in VENDORED_UI.rglob("*") if p.is_file()}
+    assert vendored - {Path("LICENSE"), Path("mdi/LICENSE")} == npm_files | set(icons), \
+        "refresh it with `make vendor-admin-ui`"
     for name in npm_files - {Path("index.html")}:
         assert (VENDORED_UI / name).read_bytes() == (NPM_UI / name).read_bytes(), name
-    # the index without the two stylesheets it loads from public CDNs, and nothing else changed
+    for name, source in icons.items():
+        assert (VENDORED_UI / name).read_bytes() == source.read_bytes(), name
+    # the index loads the icons from the door instead of a CDN, no web font; nothing else changed
     original = (NPM_UI / "index.html").read_text()
-    cdn_links = re.findall(r'<link rel="stylesheet" href="https://[^"]*">', original)
-    assert len(cdn_links) == 2 and "https://" not in "".join(original.split(cdn_links[0])).replace(cdn_links[1], "")
-    assert (VENDORED_UI / "index.html").read_text() == original.replace(cdn_links[0], "").replace(cdn_links[1], "")
+    fonts = re.search(r'<link rel="stylesheet" href="https://fonts.googleapis.com/[^"]*">', original).group()
+    expected = original.replace(fonts, "").replace("https://cdn.jsdelivr.net/npm/@mdi/font@latest/css/", "mdi/css/")
+    assert (VENDORED_UI / "index.html").read_text() == expected and "https://" not in expected
 
 
 def test_the_namespace_admits_only_the_configured_credentials(admin_stack):
@@ -100,6 +106,11 @@ def test_the_admin_namespace_lists_sockets_with_their_rooms_and_no_secrets(admin
     assert api.call("GET", "/health/ready").status_code == 200
 
 
+def icon_font_loaded(driver):
+    return driver.execute_script(
+        "return [...document.fonts].some(f => f.family.includes('Material Design Icons') && f.status === 'loaded')")
+
+
 def test_in_a_browser_the_operator_logs_in_and_sees_the_sockets_and_their_rooms(admin_stack, browser):  # noqa: F811
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
@@ -127,6 +138,8 @@ def test_in_a_browser_the_operator_logs_in_and_sees_the_sockets_and_their_rooms(
         driver.find_element(By.XPATH, "//button[normalize-space()='Connect']").click()
         wait.until(lambda d: "Status: CONNECTED" in d.find_element(By.TAG_NAME, "body").text.replace("\n", " "))
 
+        # its icons come from the door too (the vendored icon font), not from a CDN
+        wait.until(icon_font_loaded)
         driver.get(f"{admin_stack.url}/admin/#/sockets/")
         wait.until(lambda d: sid in d.find_element(By.TAG_NAME, "body").text)
         driver.get(f"{admin_stack.url}/admin/#/rooms/")
