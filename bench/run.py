@@ -103,6 +103,9 @@ def platform_stack(var_dir, amqp_uri, keys, progress_db):
         "JWT_PRIVATE_KEY_FILE": str(keys[0]),
         "JWT_PUBLIC_KEY_FILE": str(keys[1]),
         "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
+        # the bench makes all its people from one address; the defaults would refuse most
+        "REGISTRATIONS_PER_ADDRESS": "100000/minute",
+        "LOGINS_PER_ADDRESS": "100000/minute",
     })
     if progress_db:
         env["PROGRESS_DATABASE_URL"] = progress_db

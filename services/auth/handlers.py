@@ -23,6 +23,7 @@ def register(uow, passwords, email, password, role="student"):
     email = accounts.normalise_email(email)
     accounts.check_password(password)
     role = accounts.check_role(role)
+    passwords.refuse_if_full()  # a flood's refusals cost no query
     if store.user_by_email(uow.session, email) is not None:
         raise Conflict("email: already registered", "email")
     password_hash = passwords.hash(password)

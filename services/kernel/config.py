@@ -32,6 +32,17 @@ SETTINGS = {
     "MAX_CONNECTIONS_PER_USER": "20",
     "FAILED_LOGINS_PER_EMAIL": "5/minute",
     "FAILED_LOGINS_PER_ADDRESS": "30/minute",
+    # every attempt counts (each costs a password hash); 20 lets a classroom behind one NAT sign up
+    "REGISTRATIONS_PER_ADDRESS": "20/minute",
+    "LOGINS_PER_ADDRESS": "60/minute",
+    # proxies (addresses or CIDR blocks, comma-separated) whose X-Forwarded-For names the
+    # client; empty: the header is ignored and the socket's peer is the client
+    "TRUSTED_PROXIES": "",
+    # auth service: argon2id hashes at once per process (each takes 64 MiB and both cores
+    # for ~0.3 s), callers allowed to wait for one, and for how long; past that: 503
+    "HASHING_CONCURRENCY": "2",
+    "HASHING_QUEUE": "8",
+    "HASHING_WAIT_SECONDS": "2",
     # connection state recovery: how long a dropped session (its sid, rooms and missed room
     # events) stays recoverable on any door
     "RECOVERY_WINDOW_SECONDS": "120",
@@ -40,6 +51,12 @@ SETTINGS = {
     "ROOM_LOG_MAX_BYTES": str(2 * 1024 ** 3),
     # room events each door keeps in memory for replay (beyond: read as not held)
     "ROOM_LOG_WINDOW_ENTRIES": "200000",
+    # sockets that never authenticate: an Engine.IO session whose Socket.IO CONNECT has not
+    # come within this long is closed; at most this many such sessions per client address
+    "CONNECT_TIMEOUT_SECONDS": "10",
+    "PENDING_CONNECTIONS_PER_ADDRESS": "50",
+    # connections one door process takes; past it handshakes get 503 (a balancer tries another)
+    "MAX_CONNECTIONS": "20000",
     # Engine.IO pings: a silent client is noticed after interval + timeout
     "SOCKET_PING_INTERVAL_SECONDS": "25",
     "SOCKET_PING_TIMEOUT_SECONDS": "20",

@@ -5,6 +5,8 @@ registered with ``deserialize_to_instance``, the caller gets the same typed exce
 back instead of a generic ``RemoteError``. The realtime door turns them into the
 HTTP envelope ``{"error": {"code", "message"}}`` or a socket ``error`` event.
 """
+import math
+
 from nameko.exceptions import deserialize_to_instance
 
 
@@ -64,14 +66,32 @@ class Conflict(PlatformError):
     status, code, socket_code = 409, "conflict", "invalid_parameters"
 
 
+class TryLater(PlatformError):
+    """A refusal that ends by itself: the door answers it with ``Retry-After: retry_after``.
+
+    ``retry_after`` (whole seconds, at least 1) travels in the exception's args, so it
+    survives RPC like the type does (Nameko sends every argument as a string).
+    """
+
+    def __init__(self, message, retry_after=1):
+        retry_after = max(1, math.ceil(float(retry_after)))
+        Exception.__init__(self, message, retry_after)
+        self.message, self.field, self.retry_after = message, None, retry_after
+
+
 @deserialize_to_instance
-class RateLimited(PlatformError):
+class RateLimited(TryLater):
     status, code, socket_code = 429, "rate_limited", "rate_limited"
 
 
 @deserialize_to_instance
 class Unavailable(PlatformError):
     status, code, socket_code = 503, "unavailable", "unavailable"
+
+
+@deserialize_to_instance
+class Overloaded(TryLater, Unavailable):
+    """A service refusing work it has no room for (the auth service's hashing budget)."""
 
 
 # for @rpc(expected_exceptions=...): these are answers, not crashes, so Nameko

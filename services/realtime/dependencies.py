@@ -16,6 +16,7 @@ from services.kernel.config import SETTINGS, read_secret
 from services.kernel.events import EventDispatcher
 from services.kernel.tokens import TokenVerifier
 from services.realtime import metrics
+from services.realtime.addresses import TrustedProxies
 from services.realtime.door import Door
 from services.realtime.ratelimit import RateLimiter
 from services.realtime.reports import ReportBuffer, hand_over
@@ -82,6 +83,16 @@ class MembershipCache(DependencyProvider):
 
     def get_dependency(self, worker_ctx):
         return self.memberships
+
+
+class ClientAddresses(DependencyProvider):
+    """The caller's address as the per-address limits count it (see ``addresses.py``)."""
+
+    def setup(self):
+        self.proxies = TrustedProxies(self.container.config.get("TRUSTED_PROXIES", ""))
+
+    def get_dependency(self, worker_ctx):
+        return self.proxies
 
 
 class RateLimits(DependencyProvider):

@@ -60,6 +60,9 @@ class Door(WebServer):
             max_http_buffer_size=MAX_MESSAGE_BYTES,
             ping_interval=setting(config, "SOCKET_PING_INTERVAL_SECONDS", float),
             ping_timeout=setting(config, "SOCKET_PING_TIMEOUT_SECONDS", float),
+            connect_timeout=setting(config, "CONNECT_TIMEOUT_SECONDS", float),
+            max_connections=setting(config, "MAX_CONNECTIONS", int),
+            pending_per_address=setting(config, "PENDING_CONNECTIONS_PER_ADDRESS", int),
             # one client's events run in order, in that client's own green thread,
             # so a join is done before the chat message sent right after it
             async_handlers=False,

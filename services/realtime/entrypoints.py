@@ -15,7 +15,7 @@ from nameko.extensions import Entrypoint
 from nameko.web.handlers import HttpRequestHandler
 from werkzeug.wrappers import Response
 
-from services.kernel.errors import PlatformError
+from services.kernel.errors import PlatformError, TryLater
 from services.realtime.door import Door, error_body, json_response
 
 log = logging.getLogger(__name__)
@@ -58,8 +58,12 @@ class ApiEndpoint(HttpRequestHandler):
 
     def response_from_exception(self, exc):
         if isinstance(exc, PlatformError):
-            headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-            return json_response(exc.status, error_body(exc.code, exc.message), headers)
+            headers = {}
+            if exc.status == 401:
+                headers["WWW-Authenticate"] = "Bearer"
+            if isinstance(exc, TryLater):
+                headers["Retry-After"] = str(exc.retry_after)
+            return json_response(exc.status, error_body(exc.code, exc.message), headers or None)
         if isinstance(exc, IncorrectSignature):
             return json_response(400, error_body("bad_request", "Malformed request"))
         log.error("unhandled error in %s %s", self.method, self.url, exc_info=exc)

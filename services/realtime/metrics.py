@@ -27,6 +27,15 @@ RPC_DURATION = Histogram(
     ["service", "method"], buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
 ERRORS = Counter(
     "realtime_errors_total", "Errors answered to clients (HTTP and socket), by error code", ["code"])
+SESSIONS = Counter(
+    "realtime_recoverable_connects_total",
+    "Connections that asked for recovery, by outcome: a fresh session or a resumed one", ["outcome"])
+HANDSHAKES_REFUSED = Counter(
+    "realtime_handshakes_refused_total",
+    "Socket.IO connections refused or closed before authenticating, by reason", ["reason"])
+NOT_RESUMED = Counter(
+    "realtime_sessions_not_resumed_total",
+    "Reconnects that presented a session but got a fresh one, by reason", ["reason"])
 PROGRESS_BUFFERED = Gauge(
     "realtime_progress_buffer_reports",
     "Progress reports held by this replica until its next flush (one per student and video)")
@@ -75,33 +84,33 @@ class DoorCollector:
         rooms.add_metric([], named_rooms)
         yield connections
         yield rooms
-        yield from self.recovery()
-
-    def recovery(self):
-        """How full the replay window of connection state recovery is (transport/roomlog.py):
-        when it holds its maximum of entries before RECOVERY_WINDOW_SECONDS have passed, a
-        client that comes back within the window can no longer be replayed what it missed."""
-        held = GaugeMetricFamily(
-            "realtime_recovery_window_entries", "Room events this replica holds in memory for replay")
+        known = GaugeMetricFamily(
+            "realtime_recoverable_sessions", "Recoverable sessions this replica knows of (every door's, live or parked)")
+        outbox = GaugeMetricFamily(
+            "realtime_room_log_outbox", "Records waiting to be appended to the room log (grows while the broker is away)")
+        window = GaugeMetricFamily(
+            "realtime_room_log_window", "Room events this replica holds in memory for replay")
+        pending = GaugeMetricFamily(
+            "realtime_unauthenticated_sessions", "Engine.IO sessions on this replica that have not sent a Socket.IO CONNECT")
+        pending.add_metric([], sum(len(getattr(server, "_address_of", ())) for server in list(_servers)))
+        yield pending
+        engine = GaugeMetricFamily(
+            "realtime_engineio_sessions", "Engine.IO sessions this replica holds (authenticated or not)")
+        engine.add_metric([], sum(len(server.eio.sockets) for server in list(_servers)))
+        yield engine
+        managers = [server.manager for server in list(_servers) if hasattr(server.manager, "log")]
+        known.add_metric([], sum(len(m.sessions) for m in managers))
+        outbox.add_metric([], sum(m.log.waiting for m in managers))
+        window.add_metric([], sum(len(m.log.window) for m in managers))
+        # at capacity before RECOVERY_WINDOW_SECONDS have passed, a client that comes back within
+        # the window can no longer be replayed what it missed (the RecoveryWindowPressure alert)
         capacity = GaugeMetricFamily(
-            "realtime_recovery_window_capacity", "Room events this replica holds for replay at most")
-        parked = GaugeMetricFamily(
-            "realtime_recoverable_sessions", "Recoverable sessions this replica knows of (connected, or dropped and still resumable)")
-        entries, limit, sessions = 0, 0, 0
-        for server in list(_servers):
-            manager = server.manager
-            window = getattr(getattr(manager, "log", None), "window", None)
-            if window is not None:
-                entries += len(window)
-                limit += window.max_entries
-            if getattr(manager, "sessions", None) is not None:
-                sessions += len(manager.sessions)
-        held.add_metric([], entries)
-        capacity.add_metric([], limit)
-        parked.add_metric([], sessions)
-        yield held
+            "realtime_room_log_window_capacity", "Room events this replica holds in memory for replay at most")
+        capacity.add_metric([], sum(m.log.window.max_entries for m in managers))
+        yield known
+        yield outbox
+        yield window
         yield capacity
-        yield parked
 
 
 REGISTRY.register(DoorCollector())

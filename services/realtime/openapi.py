@@ -187,9 +187,9 @@ ROUTES = (
           description="The OpenAPI document itself, not wrapped in {data}."),
 
     Route("POST", "/api/v1/auth/register", "Create an account", ANYONE, UserAnswer, schemas.RegisterBody,
-          201, errors=(400, 409, 422), tag="auth"),
+          201, errors=(400, 409, 422, 429, 503), tag="auth"),
     Route("POST", "/api/v1/auth/login", "Log in: an access token and a refresh token", ANYONE, Session,
-          schemas.LoginBody, errors=(400, 401, 422, 429), tag="auth"),
+          schemas.LoginBody, errors=(400, 401, 422, 429, 503), tag="auth"),
     Route("POST", "/api/v1/auth/refresh", "Trade a refresh token for a new pair", ANYONE, Session,
           schemas.RefreshBody, errors=(400, 401, 422), tag="auth",
           description="The old refresh token stops working; reusing it revokes the whole session."),

@@ -58,6 +58,15 @@ class RateLimiter:
         amount, hits = self._hits(rule, identifiers, self._clock())
         return hits is None or len(hits) < amount
 
+    def retry_after(self, rule, *identifiers):
+        """Seconds until ``rule`` has room again for these identifiers (0: it has room now)."""
+        now = self._clock()
+        amount, hits = self._hits(rule, identifiers, now)
+        if hits is None or len(hits) < amount:
+            return 0.0
+        _, period = self._rule(rule)
+        return hits[-amount] + period - now
+
     def forget(self, rule, *identifiers):
         self._windows.pop((rule, identifiers), None)
 

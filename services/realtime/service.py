@@ -7,7 +7,8 @@ from nameko.dependency_providers import Config
 
 from services.kernel.rpc import RpcClient
 from services.realtime.dependencies import (
-    HandledEvents, MembershipCache, ProgressReports, ProgressThrottle, RateLimits, RevokedSessions, Sockets, Tokens,
+    ClientAddresses, HandledEvents, MembershipCache, ProgressReports, ProgressThrottle, RateLimits, RevokedSessions,
+    Sockets, Tokens,
 )
 from services.realtime.gateway.accounts import AccountsGateway
 from services.realtime.gateway.courses import CoursesGateway
@@ -26,6 +27,7 @@ class RealtimeService(HealthGateway, MetricsGateway, AccountsGateway, CoursesGat
     tokens = Tokens()
     memberships = MembershipCache()
     limits = RateLimits()
+    addresses = ClientAddresses()
     handled = HandledEvents()
     revoked_sessions = RevokedSessions()
     config = Config()

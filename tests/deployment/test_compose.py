@@ -168,3 +168,25 @@ def test_the_image_installs_the_pinned_dependencies():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     loose = [dep for dep in project["dependencies"] if "==" not in dep and not dep.startswith("setuptools")]
     assert not loose
+
+
+def test_the_doors_trust_x_forwarded_for_from_nginx_alone(compose_config):
+    """nginx appends the peer it saw; the doors believe the header only from nginx's fixed
+    address, so a client reaching a door directly cannot name another address."""
+    import ipaddress
+
+    from services.realtime.addresses import TrustedProxies
+
+    config = compose_config("--profile", "scale")
+    nginx = ipaddress.ip_address(config["services"]["nginx"]["networks"]["edge"]["ipv4_address"])
+    subnet = ipaddress.ip_network(config["networks"]["edge"]["ipam"]["config"][0]["subnet"])
+    assert nginx in subnet
+    for name, service in app_services(config, "scale").items():
+        if service == DOOR:
+            spec = config["services"][name]
+            assert "edge" in spec["networks"]
+            trusted = TrustedProxies(spec["environment"]["TRUSTED_PROXIES"])
+            assert nginx in trusted
+            assert ipaddress.ip_address(next(subnet.hosts())) not in trusted  # the gateway: direct clients
+    nginx_conf = (ROOT / "deploy/nginx/realtime.conf").read_text()
+    assert nginx_conf.count("proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;") == 2

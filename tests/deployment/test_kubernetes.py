@@ -258,3 +258,17 @@ def test_the_door_is_exposed_with_tls_affinity_and_websocket_timeouts():
     assert exposed == {DOOR}
     listen = next(e["value"] for e in container(DOOR)["env"] if e["name"] == "WEB_SERVER_ADDRESS")
     assert int(re.sub(r".*:", "", listen)) == container(DOOR)["ports"][0]["containerPort"]
+
+
+def test_the_door_trusts_x_forwarded_for_from_the_cluster_network_only():
+    """The ingress controller's pods are the door's only proxy: TRUSTED_PROXIES is a
+    valid list of networks, none of them the whole internet."""
+    import ipaddress
+
+    from services.realtime.addresses import TrustedProxies
+
+    config_map = next(d for _, d in DOCUMENTS if d["kind"] == "ConfigMap")["data"]
+    trusted = TrustedProxies(config_map["TRUSTED_PROXIES"])
+    assert trusted.networks and all(network.is_private for network in trusted.networks)
+    assert ipaddress.ip_address("203.0.113.9") not in trusted
+    assert "TRUSTED_PROXIES" in env_names(container(DOOR))

@@ -61,6 +61,10 @@ def running_stack(amqp_uri, key_files, var_dir, replicas=1, **settings):
         "CORS_ALLOWED_ORIGINS": "https://app.example.com",
         "RPC_TIMEOUT_SECONDS": "3",
         "LOG_LEVEL": "INFO",
+        # every test registers and logs in its own people from 127.0.0.1; the budgets
+        # themselves are tested with the defaults in test_abuse.py
+        "REGISTRATIONS_PER_ADDRESS": "100000/minute",
+        "LOGINS_PER_ADDRESS": "100000/minute",
     }, **settings)
     running = Stack(env, var_dir, port=free_ports(replicas), echo=False, replicas=replicas)
     running.start()

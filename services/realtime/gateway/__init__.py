@@ -11,6 +11,10 @@ from services.kernel.tokens import InvalidToken, bearer_token
 class Gateway:
     """What every area needs: who is calling."""
 
+    def client_address(self, request):
+        """The caller's address: the socket's peer, or whom a trusted proxy names."""
+        return self.addresses.client_address(request.environ)
+
     def verified(self, token):
         """The identity of a valid access token whose session is not revoked."""
         identity = self.tokens.verify(token)

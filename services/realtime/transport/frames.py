@@ -12,6 +12,7 @@ Overrides of upstream internals here (each also listed in ``transport/__init__.p
 * ``socketio.WSGIApp.__call__`` (python-socketio 5.18.1): :class:`SocketIOApp` refuses
   permessage-deflate and turns a malformed frame into one log line instead of a 500.
 """
+import json
 import logging
 import struct
 import time
@@ -140,13 +141,31 @@ class SocketIOApp(socketio.WSGIApp):
     small JSON events (docs/benchmarks.md). Dropping the offer before eventlet's handshake
     reads it makes it answer without the extension, which RFC 6455/7692 clients accept.
 
+    A handshake (a request for ``/socket.io/`` without a session id) is refused before
+    Engine.IO sees it when the server says so (``handshake_refusal``: a full door answers
+    503, an address with too many unauthenticated sessions 429), in the API's error envelope.
+
     python-engineio rejects an empty websocket frame by raising ``ValueError`` out of the
     connection's handler (on purpose: python-engineio PR #270); that would reach the WSGI
     server as a 500 with a traceback, and here is one log line instead.
     """
 
+    def __init__(self, socketio_app, wsgi_app=None, **kwargs):
+        super().__init__(socketio_app, wsgi_app, **kwargs)
+        self.socketio_server = socketio_app
+
     def __call__(self, environ, start_response):
         environ.pop("HTTP_SEC_WEBSOCKET_EXTENSIONS", None)
+        if environ.get("PATH_INFO", "").startswith("/socket.io") and "sid=" not in environ.get("QUERY_STRING", ""):
+            refusal = self.socketio_server.handshake_refusal(environ)
+            if refusal is not None:  # a new session this door will not take: say so plainly
+                status, message = refusal
+                reason = {503: "503 SERVICE UNAVAILABLE", 429: "429 TOO MANY REQUESTS"}[status]
+                body = json.dumps({"error": {"code": "unavailable" if status == 503 else "rate_limited",
+                                             "message": message}}).encode()
+                start_response(reason, [("Content-Type", "application/json"), ("Retry-After", "1"),
+                                        ("Content-Length", str(len(body)))])
+                return [body]
         try:
             return super().__call__(environ, start_response)
         except ValueError as exc:

@@ -31,12 +31,12 @@ from socketio import packet as sio_packet
 
 from services.realtime.transport.frames import text_frame, write_now
 from services.realtime.transport.roomlog import RoomLog, offset_string
-from services.realtime.transport.sessions import BEAT_SECONDS, SessionTable, replay_start
+from services.realtime.transport.sessions import BEAT_SECONDS, REFRESH_SECONDS, Session, SessionTable, replay_start
 
 log = logging.getLogger(__name__)
 
 # records that describe sessions; the door that appends one has applied it already
-SESSION_RECORDS = frozenset({"open", "join", "leave", "park", "resume", "close", "beat"})
+SESSION_RECORDS = frozenset({"open", "state", "join", "leave", "park", "resume", "close", "beat"})
 
 
 class RoomLogManager(socketio.Manager):
@@ -80,9 +80,20 @@ class RoomLogManager(socketio.Manager):
         """Upstream starts a listener on the first connection; the door starts the log itself."""
 
     def _beat_forever(self):
+        described = {}  # pid -> when its live session was last described in full
         while True:
+            now = time.time()
             self.log.append({"k": "beat", "door": self.door_id})
-            self.sessions.collect_garbage(time.time())
+            for pid in self.pids.values():
+                if now - described.setdefault(pid, now) >= REFRESH_SECONDS:
+                    session = self.sessions.get(pid)
+                    if session is not None and session.door == self.door_id:
+                        self.log.append(session.describe("state"))
+                    described[pid] = now
+            live = set(self.pids.values())
+            for pid in [pid for pid in described if pid not in live]:
+                del described[pid]
+            self.sessions.collect_garbage(now)
             eventlet.sleep(BEAT_SECONDS)
 
     # -- emitting ----------------------------------------------------------------------------
@@ -163,8 +174,8 @@ class RoomLogManager(socketio.Manager):
         """A new recoverable session for ``sid``: its pid."""
         pid = secrets.token_urlsafe(16)
         self.pids[sid] = pid
-        self._record({"k": "open", "pid": pid, "sid": sid, "user": user_id, "door": self.door_id,
-                      "start": list(self.log.position)})
+        self._record(Session(pid=pid, sid=sid, user_id=user_id, start=self.log.position, door=self.door_id)
+                     .describe("open"))
         return pid
 
     def find_resumable(self, pid, user_id, offset):
@@ -210,8 +221,7 @@ class RoomLogManager(socketio.Manager):
             if any(pos > joined for joined in map(session.joined_at, record["to"]) if joined is not None):
                 missed.append(self._frame(namespace, [record["e"], *record["d"], offset_string(pos)])[0])
                 self.last_sent[sid] = pos
-        self._record({"k": "resume", "pid": session.pid, "door": self.door_id, "gen": session.generation + 1,
-                      "sid": sid})
+        self._record(dict(session.describe("resume"), door=self.door_id, gen=session.generation + 1))
         return missed
 
     def end_session(self, sid, recoverable):
@@ -222,8 +232,8 @@ class RoomLogManager(socketio.Manager):
         if session is None or session.door != self.door_id:
             return
         if recoverable:
-            self._record({"k": "park", "pid": pid, "door": self.door_id, "gen": session.generation,
-                          "through": list(self.log.position), "last_sent": list(last_sent) if last_sent else None})
+            self._record(dict(session.describe("park", by=self.door_id, through=list(self.log.position),
+                                               last_sent=list(last_sent) if last_sent else None), door=None))
         else:
             self._record({"k": "close", "pid": pid, "gen": session.generation})
 
@@ -283,15 +293,17 @@ class RoomLogManager(socketio.Manager):
                     del pending[namespace]
 
 
-def close_abruptly(engine_socket):
+def close_abruptly(engine_socket, reason=None):
     """Close an Engine.IO socket now, without a CLOSE packet and without waiting for its queue.
 
     (``engineio.Server.disconnect`` waits for the queue to drain, which a half-open transport
     never does, and it would yield in the middle of a resume.) Its TCP socket is shut down so
-    the green thread reading it ends too.
+    the green thread reading it ends too, and the client sees a transport close: both the
+    JavaScript and the Python clients reconnect by themselves after one (a CLOSE packet makes
+    python-engineio's client give up: "server disconnect").
     """
     try:
-        engine_socket.close(wait=False, abort=True)
+        engine_socket.close(wait=False, abort=True, reason=reason)
     except Exception:  # already closing
         pass
     ws = getattr(engine_socket, "websocket", None)

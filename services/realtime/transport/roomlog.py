@@ -171,6 +171,11 @@ class RoomLog:
         for thread in self._threads:
             thread.kill()
 
+    @property
+    def waiting(self):
+        """Records not yet confirmed by the broker."""
+        return len(self._outbox) + (len(self._inflight[1]) if self._inflight else 0)
+
     # -- appending ---------------------------------------------------------------------------
 
     def append(self, record):

@@ -26,7 +26,8 @@ import eventlet
 from socketio import packet
 from socketio.exceptions import ConnectionRefusedError
 
-from services.realtime.metrics import CountingServer
+from services.realtime.metrics import HANDSHAKES_REFUSED, NOT_RESUMED, SESSIONS, CountingServer
+from services.realtime.transport.manager import close_abruptly
 from services.realtime.transport.packets import MalformedPacket
 from services.realtime.transport.roomlog import parse_offset
 
@@ -40,6 +41,11 @@ RESERVED_EVENTS = frozenset({"connect", "disconnect", "connect_error", "*"})
 CATCH_UP_SECONDS = 2.0
 
 
+def client_address(environ):
+    """The address a connection comes from (the socket's peer)."""
+    return environ.get("REMOTE_ADDR") or "?"
+
+
 class DoorSocketServer(CountingServer):
     """python-socketio's server with recoverable sessions (see the module docstring).
 
@@ -51,9 +57,54 @@ class DoorSocketServer(CountingServer):
     The client manager must be a :class:`~services.realtime.transport.manager.RoomLogManager`.
     """
 
-    def __init__(self, *args, gate, **kwargs):
+    def __init__(self, *args, gate, connect_timeout=10, max_connections=20000, pending_per_address=50,
+                 **kwargs):
         super().__init__(*args, **kwargs)
         self.gate = gate
+        self.connect_timeout = connect_timeout
+        self.max_connections = max_connections
+        self.pending_per_address = pending_per_address
+        self._pending = {}  # client address -> Engine.IO sessions not yet connected to Socket.IO
+        self._address_of = {}  # eio_sid -> its client address, while pending
+
+    # -- bounds on connections that have not authenticated (yet) -----------------------------
+
+    def handshake_refusal(self, environ):
+        """``(status, message)`` when a new Engine.IO session must be refused here, else None."""
+        if len(self.eio.sockets) >= self.max_connections:
+            HANDSHAKES_REFUSED.labels("door full").inc()
+            return 503, "This door is full; try again (a balancer sends you to another one)"
+        if len(self._pending.get(client_address(environ), ())) >= self.pending_per_address:
+            HANDSHAKES_REFUSED.labels("too many unauthenticated from one address").inc()
+            return 429, "Too many connections from your address have not authenticated yet"
+        return None
+
+    def _handle_eio_connect(self, eio_sid, environ):
+        super()._handle_eio_connect(eio_sid, environ)
+        address = client_address(environ)
+        self._pending.setdefault(address, set()).add(eio_sid)
+        self._address_of[eio_sid] = address
+        eventlet.spawn_after(self.connect_timeout, self._close_if_never_connected, eio_sid)
+
+    def _no_longer_pending(self, eio_sid):
+        address = self._address_of.pop(eio_sid, None)
+        pending = self._pending.get(address)
+        if pending is not None:
+            pending.discard(eio_sid)
+            if not pending:
+                del self._pending[address]
+
+    def _close_if_never_connected(self, eio_sid):
+        if eio_sid in self._address_of:
+            engine_socket = self.eio.sockets.get(eio_sid)
+            self._no_longer_pending(eio_sid)
+            if engine_socket is not None and not engine_socket.closed:
+                HANDSHAKES_REFUSED.labels("connect timeout").inc()
+                close_abruptly(engine_socket)
+
+    def _handle_eio_disconnect(self, eio_sid, reason):
+        self._no_longer_pending(eio_sid)
+        return super()._handle_eio_disconnect(eio_sid, reason)
 
     # -- connecting --------------------------------------------------------------------------
 
@@ -80,6 +131,8 @@ class DoorSocketServer(CountingServer):
         if eio_sid not in self.eio.sockets:
             return  # the client went away while it was being admitted
         # from here to the last packet nothing yields (see the module docstring)
+        if recover:
+            SESSIONS.labels("resumed" if session is not None else "fresh").inc()
         if session is not None:
             missed = self.manager.resume(session, start, eio_sid, namespace)
             sid, pid = session.sid, session.pid
@@ -87,6 +140,7 @@ class DoorSocketServer(CountingServer):
             sid = self.manager.connect(self.manager.pre_connect(eio_sid, namespace), namespace)
             pid = self.manager.open_session(sid, admission.user_id) if recover else None
             missed = ()
+        self._no_longer_pending(eio_sid)
         greeting = self.gate.connected(sid, admission)
         self._send_packet(eio_sid, self.packet_class(
             packet.CONNECT, {"sid": sid, "pid": pid} if pid else {"sid": sid}, namespace=namespace))
@@ -107,6 +161,7 @@ class DoorSocketServer(CountingServer):
                 return session, start
             if why_not not in ("unknown", "ahead") or time.monotonic() > deadline:
                 log.info("a session was not resumed: %s", why_not)
+                NOT_RESUMED.labels(why_not).inc()
                 return None, None
             eventlet.sleep(0.05)
 
@@ -126,10 +181,7 @@ class DoorSocketServer(CountingServer):
     def close_transports(self):
         """Close every transport (no DISCONNECT packet), so clients reconnect, to another door."""
         for engine_socket in list(self.eio.sockets.values()):
-            try:
-                engine_socket.close(wait=False, abort=False, reason=SHUTTING_DOWN)
-            except Exception:  # already closing
-                pass
+            close_abruptly(engine_socket, SHUTTING_DOWN)
 
     # -- hardening ---------------------------------------------------------------------------
 

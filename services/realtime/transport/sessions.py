@@ -5,17 +5,24 @@ records that doors append to the room log (``roomlog.py``) and that every door f
 order, into its own :class:`SessionTable`. So the record outlives the door that made it: after
 that door is SIGKILLed, every other door still knows the session's user, sid and rooms.
 
-The records (JSON objects; ``pos`` values are room-log positions ``[offset, index]``):
+The records (JSON objects; positions are room-log positions ``[offset, index]``). Four carry
+the whole session (``pid, sid, user, start, rooms: [[room, at], ...], gen, door``), so a door
+that started reading the log after the session began still learns all of it:
 
-``open``   ``{pid, sid, user, door, start}``: a session begins; room events after ``start`` may be its.
+``open``   a session begins; room events after ``start`` may be its.
+``state``  the door holding a live session says it again (every ``REFRESH_SECONDS``), so a
+           door that reads only the last window of the log knows every live session.
+``park``   its transport dropped (``door`` null); it may come back within the recovery window.
+           ``through``: the door had sent it every room event up to there; ``last_sent``: the
+           last one it sent.
+``resume`` it came back on ``door``; whoever held its old transport closes that quietly (a
+           half-open drop, or a client moved to another door).
+
+and three more:
+
 ``join``   ``{pid, room, at}``: it entered ``room`` when the door had delivered up to ``at``
            (events to that room after ``at`` are its own; earlier ones never reached it).
 ``leave``  ``{pid, room}``.
-``park``   ``{pid, door, gen, at, through, last_sent}``: its transport dropped; it may come back
-           within the recovery window. ``through``: the door had sent it every room event up to
-           there; ``last_sent``: the last one it sent.
-``resume`` ``{pid, door, gen, sid}``: it came back on ``door``; whoever held its old transport
-           closes that quietly (a half-open drop, or a client moved to another door).
 ``close``  ``{pid, gen}``: it ended for good (the client left, or the server ended it).
 ``beat``   ``{door}``: a door is alive (every ``BEAT_SECONDS``); sessions of a door that stopped
            beating count as parked since its last beat.
@@ -29,6 +36,10 @@ This module is plain data: no sockets, no broker, no clock of its own (``now`` i
 from dataclasses import dataclass, field
 
 BEAT_SECONDS = 5.0
+# a live session is described in full this often (well inside the part of the log a starting
+# door reads: the recovery window and a margin)
+REFRESH_SECONDS = 60.0
+FULL_RECORDS = frozenset({"open", "state", "park", "resume"})
 # a door that has not beaten for this long is taken for dead
 SILENT_DOOR_SECONDS = 3 * BEAT_SECONDS
 
@@ -50,6 +61,18 @@ class Session:
     parked_at: float | None = None
     through: tuple | None = None
     last_sent: tuple | None = None
+
+    def describe(self, kind, **extra):
+        """A record of ``kind`` carrying the whole session."""
+        return {"k": kind, "pid": self.pid, "sid": self.sid, "user": self.user_id, "start": list(self.start),
+                "rooms": [[room, list(at)] for room, at in self.rooms.items()], "gen": self.generation,
+                "door": self.door, **extra}
+
+    @classmethod
+    def from_record(cls, record):
+        return cls(pid=record["pid"], sid=record["sid"], user_id=record["user"], start=position(record["start"]),
+                   door=record.get("door"), generation=record.get("gen", 0),
+                   rooms={room: position(at) for room, at in record.get("rooms", ())})
 
     def joined_at(self, room):
         """Where this session's share of ``room`` begins (its own sid room: where it began)."""
@@ -79,23 +102,24 @@ class SessionTable:
         if kind == "beat":
             self.beats[record["door"]] = now
             return None
-        if kind == "open":
-            if pid in self.sessions:
-                return None
-            session = Session(pid=pid, sid=record["sid"], user_id=record["user"],
-                              start=position(record["start"]), door=record["door"])
-            self.sessions[pid] = session
-            self.beats.setdefault(record["door"], now)
+        if kind in FULL_RECORDS and pid not in self.sessions:
+            session = self.sessions[pid] = Session.from_record(record)
+            if session.door is not None:
+                self.beats.setdefault(session.door, now)
+            if kind == "park":
+                session.parked_at = now
+                session.through = position(record.get("through"))
+                session.last_sent = position(record.get("last_sent"))
             return session
         session = self.sessions.get(pid)
-        if session is None:
+        if session is None or kind in ("open", "state"):
             return None
         if kind == "join":
             session.rooms.setdefault(record["room"], position(record["at"]))
         elif kind == "leave":
             session.rooms.pop(record["room"], None)
         elif kind == "park":
-            if record["gen"] == session.generation and record["door"] == session.door:
+            if record["gen"] == session.generation and record["by"] == session.door:
                 session.door = None
                 session.parked_at = now
                 session.through = position(record.get("through"))

@@ -38,3 +38,15 @@ def test_idle_keys_are_swept():
     clock.now += RateLimiter.SWEEP_SECONDS + 1
     limiter.allow("5/second", "fresh")
     assert len(limiter) == 1
+
+
+def test_retry_after_is_the_wait_until_the_oldest_counted_hit_leaves():
+    clock = Clock()
+    limiter = RateLimiter(clock)
+    assert limiter.retry_after("2/minute", "a") == 0
+    limiter.allow("2/minute", "a")
+    clock.now += 20
+    limiter.allow("2/minute", "a")
+    assert limiter.retry_after("2/minute", "a") == 40
+    clock.now += 40.01
+    assert limiter.retry_after("2/minute", "a") == 0 and limiter.allow("2/minute", "a")

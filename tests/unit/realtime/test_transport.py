@@ -14,7 +14,7 @@ from services.realtime.transport import UPSTREAM, check_upstream_versions
 from services.realtime.transport.frames import apply_mask, text_frame
 from services.realtime.transport.manager import RoomLogManager
 from services.realtime.transport.roomlog import Window, offset_string, parse_offset
-from services.realtime.transport.sessions import SILENT_DOOR_SECONDS, SessionTable, replay_start
+from services.realtime.transport.sessions import SILENT_DOOR_SECONDS, Session, SessionTable, replay_start
 
 
 def managers():
@@ -96,13 +96,13 @@ def test_offsets_are_strings_clients_keep_and_anything_else_is_not_an_offset():
 # -- session records ---------------------------------------------------------------------
 
 def opened(table, pid="p", door="A", now=0.0, start=(10, 0)):
-    table.apply({"k": "open", "pid": pid, "sid": "s", "user": "u", "door": door, "start": list(start)}, now)
+    table.apply(Session(pid=pid, sid="s", user_id="u", start=start, door=door).describe("open"), now)
     return table.get(pid)
 
 
 def test_a_late_park_from_the_door_that_lost_the_session_changes_nothing_in_either_order():
     resume = {"k": "resume", "pid": "p", "door": "B", "gen": 1, "sid": "s"}
-    late_park = {"k": "park", "pid": "p", "door": "A", "gen": 0, "through": [20, 0], "last_sent": None}
+    late_park = {"k": "park", "pid": "p", "by": "A", "gen": 0, "through": [20, 0], "last_sent": None}
     for order in ([resume, late_park], [late_park, resume]):
         table = SessionTable(window_seconds=120)
         opened(table)
@@ -127,7 +127,7 @@ def test_rooms_follow_joins_and_leaves_and_a_close_ends_the_session():
 def test_a_parked_session_is_recoverable_within_the_window_only():
     table = SessionTable(window_seconds=120)
     session = opened(table)
-    table.apply({"k": "park", "pid": "p", "door": "A", "gen": 0, "through": [30, 0], "last_sent": [25, 1]}, 100.0)
+    table.apply({"k": "park", "pid": "p", "by": "A", "gen": 0, "through": [30, 0], "last_sent": [25, 1]}, 100.0)
     assert table.recoverable(session, 219.0) and not table.recoverable(session, 221.0)
     assert table.collect_garbage(221.0) == 1 and table.get("p") is None
 
@@ -144,12 +144,27 @@ def test_sessions_of_a_silent_door_count_as_parked_since_its_last_beat():
 def test_replay_starts_at_the_park_position_when_the_client_got_all_it_was_sent():
     table = SessionTable(window_seconds=120)
     session = opened(table, start=(10, 0))
-    table.apply({"k": "park", "pid": "p", "door": "A", "gen": 0, "through": [90, 0], "last_sent": [40, 2]}, 1.0)
+    table.apply({"k": "park", "pid": "p", "by": "A", "gen": 0, "through": [90, 0], "last_sent": [40, 2]}, 1.0)
     assert replay_start(session, (40, 2)) == (90, 0)  # nothing was sent after what it has
     assert replay_start(session, (35, 0)) == (35, 0)  # it missed what was sent after 35.0
     table2 = SessionTable(window_seconds=120)
     fresh = opened(table2, start=(10, 0))
     assert replay_start(fresh, None) == (10, 0)  # no offset yet: everything since it began
+
+
+def test_a_door_that_never_saw_a_session_begin_learns_all_of_it_from_one_full_record():
+    holder = SessionTable(window_seconds=120)
+    session = opened(holder, start=(10, 0))
+    holder.apply({"k": "join", "pid": "p", "room": "course_1", "at": [12, 3]}, 1.0)
+    late = SessionTable(window_seconds=120)  # started reading after the open and the join
+    late.apply({"k": "join", "pid": "p", "room": "video_9", "at": [13, 0]}, 1.0)  # unknown yet: ignored
+    parked = dict(session.describe("park", by="A", through=[50, 0], last_sent=[12, 5]), door=None)
+    late.apply(parked, 5.0)
+    known = late.get("p")
+    assert (known.sid, known.user_id, known.start, known.rooms) == ("s", "u", (10, 0), {"course_1": (12, 3)})
+    assert known.door is None and known.parked_at == 5.0 and known.through == (50, 0)
+    late.apply(session.describe("state"), 6.0)  # a refresh of a session it knows changes nothing
+    assert late.get("p").door is None
 
 
 # -- the replay window -------------------------------------------------------------------
