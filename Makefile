@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # processes of every service for `make run` (doors on 5000, 5001, ...)
 REPLICAS ?= 1
 
-.PHONY: run test test-unit test-integration test-faults install browser typescript-events vendor-socketio vendor-admin-ui screenshot test-deployment deploy-tools bench clean
+.PHONY: run test test-unit test-stack test-faults install browser typescript-events vendor-socketio vendor-admin-ui screenshot test-deployment deploy-tools bench clean
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required (set PYTHON=...)"; exit 1; }
@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 	@touch $@
 
-# the JavaScript socket.io-client the integration tests drive (tests/js)
+# the JavaScript socket.io-client the stack tests drive (tests/js)
 JS_STAMP := tests/js/node_modules/.package-lock.json
 
 $(JS_STAMP): tests/js/package.json tests/js/package-lock.json
@@ -67,13 +67,13 @@ vendor-admin-ui: $(JS_STAMP)
 
 ## retake docs/dashboard.png (the README's picture of the dashboard)
 screenshot: $(STAMP) $(JS_STAMP) browser
-	DASHBOARD_SCREENSHOT=docs/dashboard.png $(BIN)/pytest -q -rs tests/integration/test_dashboard.py -k live
+	DASHBOARD_SCREENSHOT=docs/dashboard.png $(BIN)/pytest -q -rs tests/stack/test_dashboard.py -k live
 
 ## start every service and the door on :5000 (Ctrl-C stops all of it)
 run: $(STAMP)
 	$(BIN)/python -m services.stack --replicas $(REPLICAS)
 
-## the whole suite: unit, contract, deployment-file and integration tests, then the fault
+## the whole suite: unit, contract, deployment-file and stack tests, then the fault
 ## tests, which restart RabbitMQ and PostgreSQL and so run on their own, after everything else
 test: $(STAMP) $(JS_STAMP) $(TS_STAMP) browser deploy-tools
 	$(BIN)/pytest --ignore=tests/faults
@@ -85,8 +85,8 @@ test-faults: $(STAMP)
 test-unit: $(STAMP)
 	$(BIN)/pytest tests/unit
 
-test-integration: $(STAMP) $(JS_STAMP) browser
-	$(BIN)/pytest tests/integration
+test-stack: $(STAMP) $(JS_STAMP) browser
+	$(BIN)/pytest tests/stack
 
 test-deployment: $(STAMP) deploy-tools
 	$(BIN)/pytest tests/deployment

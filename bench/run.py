@@ -3,8 +3,8 @@
     .venv/bin/python -m bench.run            # the full run (~6 minutes)
     BENCH_QUICK=1 .venv/bin/python -m bench.run   # the smoke run (~1 minute, small numbers)
 
-The platform is started exactly as ``make run`` and the integration tests start it
-(``services.stack.Stack``, in a RabbitMQ vhost of its own: ``temporary_vhost``); the
+The platform is started exactly as ``make run`` and the stack tests start it, with the
+helpers the tests use (``tests/support/``: ``running_stack`` in a vhost of its own); the
 load comes from ``bench/loadgen.py`` (one asyncio process, raw Engine.IO framing), the
 domain events from this process through Nameko's own dispatcher: the real path
 (Nameko event -> realtime's handler -> room). Writes ``bench/results/latest.json``,
@@ -17,7 +17,6 @@ enrollments too (one POST per student).
 
 Loopback only; every loop is bounded in count and time. Speed is measured, never asserted.
 """
-import concurrent.futures
 import datetime
 import json
 import os
@@ -30,19 +29,23 @@ import tempfile
 import threading
 import time
 import uuid
-from contextlib import contextmanager, ExitStack
+from contextlib import ExitStack
 from pathlib import Path
 
-import requests
 
 from bench.profile import profiled
 from services.kernel.config import DEFAULT_AMQP_URI
-from services.stack import Stack, broker_problem, ensure_dev_keys, temporary_vhost
+from services.stack import Stack, broker_problem, ensure_dev_keys
+from tests.support.api import Api, Campus
+from tests.support.forge import Signer
+from tests.support.postgres import POSTGRES_ADMIN_URL, create_postgres_database, postgres_problem
+from tests.support.stack import free_ports, own_vhost, running_stack
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 NODE_DIR = ROOT / "bench" / "baselines" / "node"
 QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
+TOKEN_TTL_SECONDS = 7200
 
 
 def plan():
@@ -71,58 +74,28 @@ def raise_fd_limit():
     return hard
 
 
-def postgres_database():
-    """A fresh PostgreSQL database for the progress service (None when none answers)."""
-    admin_url = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-    try:
-        import psycopg2
-        name = f"bench_{uuid.uuid4().hex[:10]}"
-        conn = psycopg2.connect(admin_url.replace("postgresql://", "postgresql://", 1), connect_timeout=3)
-        conn.autocommit = True
-        conn.cursor().execute(f'CREATE DATABASE "{name}"')
-        conn.close()
-    except Exception as exc:
-        print(f"  (no PostgreSQL for the progress service: {type(exc).__name__}; using SQLite)")
+def progress_database():
+    """A fresh PostgreSQL database for the progress service: ``(url, drop)``; ``(None, no-op)``
+    when no server answers (the progress service then keeps its SQLite file)."""
+    admin_url = os.environ.get("BENCH_POSTGRES_URL", POSTGRES_ADMIN_URL)
+    problem = postgres_problem(admin_url)
+    if problem:
+        print(f"  (no PostgreSQL for the progress service: {problem}; using SQLite)")
         return None, lambda: None
-    url = admin_url.rsplit("/", 1)[0] + "/" + name
-
-    def drop():
-        conn = psycopg2.connect(admin_url, connect_timeout=3)
-        conn.autocommit = True
-        conn.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.close()
-
-    return url, drop
+    return create_postgres_database(admin_url, prefix="bench")
 
 
-@contextmanager
-def platform_stack(var_dir, amqp_uri, keys, progress_db):
-    env = {k: v for k, v in os.environ.items() if not k.endswith("DATABASE_URL")}
-    env.update({
-        "AMQP_URI": amqp_uri,
-        "JWT_PRIVATE_KEY_FILE": str(keys[0]),
-        "JWT_PUBLIC_KEY_FILE": str(keys[1]),
+def stack_settings(progress_db=None):
+    """What a benchmark's platform runs with (the rest are the defaults of ``make run``)."""
+    settings = {
         "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
         # the bench makes all its people from one address; the defaults would refuse most
         "REGISTRATIONS_PER_ADDRESS": "100000/minute",
         "LOGINS_PER_ADDRESS": "100000/minute",
-    })
+    }
     if progress_db:
-        env["PROGRESS_DATABASE_URL"] = progress_db
-    stack = Stack(env, var_dir, port=free_port(), echo=False)
-    stack.start()
-    try:
-        stack.wait_ready(timeout=120)
-        yield stack
-    finally:
-        stack.stop()
-
-
-def free_port():
-    import socket
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        settings["PROGRESS_DATABASE_URL"] = progress_db
+    return settings
 
 
 def rss_mb(pid):
@@ -142,60 +115,9 @@ def cpu_seconds(pid):
 
 # -- people and courses ----------------------------------------------------------------
 
-class Minter:
-    """Access tokens as the auth service issues them, signed with the stack's dev key."""
-
-    def __init__(self, private_pem):
-        import jwt
-        from cryptography.hazmat.primitives import serialization
-
-        self._jwt = jwt
-        self._key = serialization.load_pem_private_key(private_pem, password=None)
-
-    def token(self, user_id, role="student", ttl=7200):
-        now = int(time.time())
-        claims = {"sub": user_id, "email": f"{role}-{user_id[:8]}@bench.example.com", "role": role,
-                  "type": "access", "iat": now, "exp": now + ttl, "jti": uuid.uuid4().hex,
-                  "sid": str(uuid.uuid4())}
-        return self._jwt.encode(claims, self._key, algorithm="EdDSA")
-
-
-class Campus:
-    def __init__(self, base_url):
-        self.base = base_url
-        self.http = requests.Session()
-
-    def call(self, method, path, token=None, **kwargs):
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        response = self.http.request(method, self.base + path, headers=headers, timeout=30, **kwargs)
-        return response
-
-    def instructor(self):
-        email, password = f"instructor-{uuid.uuid4().hex[:8]}@bench.example.com", "correct horse battery"
-        made = self.call("POST", "/api/v1/auth/register", json={"email": email, "password": password,
-                                                                 "role": "instructor"})
-        assert made.status_code == 201, made.text
-        return self.call("POST", "/api/v1/auth/login", json={"email": email, "password": password}).json()["data"]
-
-    def course(self, token, duration=600):
-        course = self.call("POST", "/api/v1/courses", token, json={"title": "Bench course"}).json()["data"]
-        video = self.call("POST", f"/api/v1/courses/{course['id']}/videos", token,
-                          json={"title": "Lecture 1", "duration_seconds": duration}).json()["data"]
-        published = self.call("PATCH", f"/api/v1/courses/{course['id']}", token, json={"published": True})
-        assert published.status_code == 200, published.text
-        return course, video
-
-    def enroll_all(self, course_id, tokens, workers=6):
-        def enroll(token):
-            session = requests.Session()
-            response = session.post(f"{self.base}/api/v1/courses/{course_id}/enrollments",
-                                    headers={"Authorization": f"Bearer {token}"}, timeout=30)
-            return response.status_code
-
-        with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-            codes = list(pool.map(enroll, tokens))
-        bad = [c for c in codes if c != 201]
-        assert not bad, f"{len(bad)} enrollments failed: {bad[:5]}"
+def mint(signer):
+    """An access token for a new student, valid through the whole run."""
+    return signer.token(str(uuid.uuid4()), ttl=TOKEN_TTL_SECONDS)
 
 
 # -- the load generator ------------------------------------------------------------------
@@ -303,7 +225,7 @@ def fanout_max(gen, dispatcher, clients, rates, step_seconds, log, server_pids=(
 
 # -- the scenarios -----------------------------------------------------------------------
 
-def scenario_connections(stack, gen, minter, p, log):
+def scenario_connections(stack, gen, signer, p, log):
     pid = stack.processes["realtime"].pid
     base_rss = rss_mb(pid)
     samples = [{"connections": 0, "rss_mb": round(base_rss, 1)}]
@@ -313,7 +235,7 @@ def scenario_connections(stack, gen, minter, p, log):
     target = p["connections"]
     while reached < target:
         batch = min(p["connection_batch"], target - reached)
-        tokens = [minter.token(str(uuid.uuid4())) for _ in range(batch)]
+        tokens = [mint(signer) for _ in range(batch)]
         answer = gen.ask("connect", tokens=tokens, record=None, concurrency=100)
         reached += answer["connected"]
         seconds += answer["seconds"]
@@ -402,12 +324,12 @@ def scenario_progress(stack, gen, instructor_token, tokens, course, video, p, lo
     service_cpu = {name: round(100 * (cpu_seconds(stack.processes[name].pid) - before) / wall, 1)
                    for name, before in service_cpu.items()}
     # what storage holds, read back through the instructor's API
-    campus = Campus(stack.url)
+    api = Api(stack.url, timeout=30)
     stored_final = 0
     offset = 0
     while True:
-        page = campus.call("GET", f"/api/v1/courses/{course['id']}/progress/students?limit=100&offset={offset}",
-                           instructor_token).json()
+        page = api.call("GET", f"/api/v1/courses/{course['id']}/progress/students?limit=100&offset={offset}",
+                        instructor_token).json()
         for student in page["data"]:
             for v in student.get("videos", []):
                 if v["video_id"] == video["id"] and v["last_position"] is not None \
@@ -442,12 +364,12 @@ def scenario_progress(stack, gen, instructor_token, tokens, course, video, p, lo
 
 # -- Node baseline -----------------------------------------------------------------------
 
-def node_baseline(amqp_uri, public_key, minter, course_id, instructor_id, p, log):
+def node_baseline(amqp_uri, public_key, signer, course_id, instructor_id, p, log):
     if not shutil.which("node"):
         return {"skipped": "node is not installed"}
     if not (NODE_DIR / "node_modules").exists():
         subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=NODE_DIR, check=True)
-    port = free_port()
+    port = free_ports()
     server = subprocess.Popen(["node", "server.mjs"], cwd=NODE_DIR, stdout=subprocess.PIPE, text=True,
                               env={**os.environ, "PORT": str(port), "AMQP_URI": amqp_uri,
                                    "JWT_PUBLIC_KEY_FILE": str(public_key)})
@@ -457,7 +379,7 @@ def node_baseline(amqp_uri, public_key, minter, course_id, instructor_id, p, log
         gen = LoadGen()
         gen.ask("init", url=f"http://127.0.0.1:{port}")
         dispatcher = Dispatcher(amqp_uri, course_id, instructor_id)
-        tokens = [minter.token(str(uuid.uuid4())) for _ in range(p["fanout_clients"][-1])]
+        tokens = [mint(signer) for _ in range(p["fanout_clients"][-1])]
         connected = gen.ask("connect", tokens=tokens, record="fanout", concurrency=100)
         assert connected["failed"] == 0, connected
         joins = gen.ask("join", event="join_course", data={"course_id": course_id}, count=len(tokens))
@@ -515,20 +437,21 @@ def main():
     with ExitStack() as stack_of:
         var_dir = Path(stack_of.enter_context(tempfile.TemporaryDirectory(prefix="bench-")))
         keys = ensure_dev_keys(var_dir / "keys")
-        minter = Minter(keys[0].read_bytes())
-        amqp_uri = stack_of.enter_context(temporary_vhost(amqp_base, prefix="bench"))
-        progress_db, drop_db = postgres_database()
+        signer = Signer(keys[0].read_bytes())
+        amqp_uri = stack_of.enter_context(own_vhost(amqp_base, prefix="bench"))
+        progress_db, drop_db = progress_database()
         stack_of.callback(drop_db)
         results["progress_database"] = "postgresql" if progress_db else "sqlite"
-        stack = stack_of.enter_context(platform_stack(var_dir, amqp_uri, keys, progress_db))
+        stack = stack_of.enter_context(running_stack(amqp_uri, keys, var_dir, ready_timeout=120,
+                                                     settings=stack_settings(progress_db)))
         log(f"platform up at {stack.url}")
-        campus = Campus(stack.url)
-        instructor = campus.instructor()
-        course, video = campus.course(instructor["access_token"])
+        campus = Campus(Api(stack.url, timeout=30))
+        course, instructor = campus.course(title="Bench course")
+        video = course["videos"][0]
         students = p["fanout_clients"][-1]
-        student_tokens = [minter.token(str(uuid.uuid4())) for _ in range(students)]
+        student_tokens = [mint(signer) for _ in range(students)]
         t = time.monotonic()
-        campus.enroll_all(course["id"], student_tokens)
+        campus.enroll_all(course, student_tokens)
         log(f"{students} students enrolled through the API in {time.monotonic() - t:.1f}s")
 
         gen = LoadGen()
@@ -541,7 +464,7 @@ def main():
         if wanted("connections"):
             log("connections: ramp on one realtime process")
             with profiled(stack.processes["realtime"].pid, "connections"):
-                results["connections"] = scenario_connections(stack, gen, minter, p, log)
+                results["connections"] = scenario_connections(stack, gen, signer, p, log)
 
         dispatcher = Dispatcher(amqp_uri, course["id"], instructor["user"]["id"])
         # more door replicas (rooms shared over RabbitMQ): each its own Stack of just
@@ -550,7 +473,7 @@ def main():
 
         def doors(count):
             while len(replicas) < count - 1:
-                replica = Stack(stack.env, var_dir / f"replica-{len(replicas) + 2}", port=free_port(), echo=False)
+                replica = Stack(stack.env, var_dir / f"replica-{len(replicas) + 2}", port=free_ports(), echo=False)
                 stack_of.callback(replica.stop)
                 replica.start(services=("realtime",))
                 replica.wait_ready(timeout=120)
@@ -585,7 +508,7 @@ def main():
         stack.stop()
         if p["node"] and os.environ.get("BENCH_NODE", "1") != "0" and wanted("node"):
             log("node_baseline: socket.io 4 + amqplib on the same events")
-            results["node_baseline"] = node_baseline(amqp_uri, keys[1], minter, course["id"],
+            results["node_baseline"] = node_baseline(amqp_uri, keys[1], signer, course["id"],
                                                      instructor["user"]["id"], p, log)
     node = results.get("node_baseline", {})
     if node.get("max_deliveries_per_s") and "fanout_max" in results:

@@ -1,6 +1,6 @@
 """Start the whole platform as separate processes: ``python -m services.stack``.
 
-This is what ``make run`` runs, and what the integration tests start (through
+This is what ``make run`` runs, and what the stack tests start (through
 :class:`Stack`), so the suite exercises the platform exactly as a developer runs it:
 one OS process per service, talking over RabbitMQ, the door on ``PORT`` (5000).
 ``--replicas N`` (``make run REPLICAS=2``) starts N processes of every service, as a
@@ -56,7 +56,7 @@ def temporary_vhost(amqp_base, prefix="test"):
     """A RabbitMQ vhost of our own, removed afterwards: its AMQP URI.
 
     The broker at ``amqp_base`` (a URI without the vhost) must already run; the
-    integration tests and the benchmark each run the platform in one, so they never see
+    stack tests and the benchmark each run the platform in one, so they never see
     another run's queues (or a developer's ``make run``).
     """
     amqp_base = amqp_base.rstrip("/")
@@ -198,7 +198,15 @@ class Stack:
 
 
 def port_is_free(port):
+    """Whether the door could listen on ``port`` now.
+
+    The door listens through ``eventlet.listen``, which sets ``SO_REUSEADDR``; so does this
+    check, or the TIME_WAIT connections a stopped run leaves behind for a minute would count
+    as "in use" when the door would bind fine. (No ``SO_REUSEPORT`` here: a door that still
+    listens, with it, makes this bind fail, as it should.)
+    """
     with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("0.0.0.0", port))
             return True

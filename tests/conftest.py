@@ -16,7 +16,6 @@ import eventlet  # noqa: E402
 
 eventlet.monkey_patch()
 
-import uuid  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
@@ -24,10 +23,9 @@ from psycogreen.eventlet import patch_psycopg  # noqa: E402
 
 patch_psycopg()
 
-from services.kernel.database import normalise_url  # noqa: E402
 from services.stack import ensure_dev_keys  # noqa: E402
+from tests.support.postgres import POSTGRES_ADMIN_URL, create_postgres_database, postgres_problem  # noqa: E402
 
-POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 MIGRATIONS = Path(__file__).resolve().parent.parent / "services"
 
 
@@ -47,48 +45,12 @@ def public_key_pem(key_files):
     return key_files[1].read_text()
 
 
-def postgres_problem():
-    from sqlalchemy import create_engine
-
-    try:
-        engine = create_engine(normalise_url(POSTGRES_ADMIN_URL), isolation_level="AUTOCOMMIT")
-        with engine.connect():
-            pass
-        engine.dispose()
-        return None
-    except Exception as exc:
-        return f"PostgreSQL not answering at {POSTGRES_ADMIN_URL}: {type(exc).__name__}"
-
-
 @pytest.fixture(scope="session")
 def postgres_server():
     problem = postgres_problem()
     if problem:
         pytest.skip(problem)
     return POSTGRES_ADMIN_URL
-
-
-def create_postgres_database(admin_url):
-    """A new, uniquely named database (parallel runs never collide); returns (url, drop)."""
-    from sqlalchemy import create_engine
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.pool import NullPool
-
-    name = f"test_{uuid.uuid4().hex[:12]}"
-
-    def admin_sql(statement):
-        # a fresh connection each time: the server may have restarted in between (fault tests)
-        admin = create_engine(normalise_url(admin_url), isolation_level="AUTOCOMMIT", poolclass=NullPool)
-        with admin.connect() as connection:
-            connection.exec_driver_sql(statement)
-        admin.dispose()
-
-    admin_sql(f'CREATE DATABASE "{name}"')
-
-    def drop():
-        admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-    return make_url(admin_url).set(database=name).render_as_string(hide_password=False), drop
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

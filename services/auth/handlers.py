@@ -1,7 +1,7 @@
 """The auth use cases: load, apply the rules, commit, record events. No Nameko here.
 
 Each function takes a unit of work and the credentials helpers, and returns plain
-JSON-ready dicts. The service entrypoint publishes the recorded events after commit.
+JSON-ready dicts. The recorded events are published after commit by the ``Database`` dependency.
 """
 import uuid
 from datetime import timedelta

@@ -5,7 +5,6 @@ from services.auth import handlers
 from services.auth.dependencies import CredentialsProvider
 from services.kernel.database import Database
 from services.kernel.errors import EXPECTED
-from services.kernel.events import EventDispatcher, publish_committed
 from services.kernel.health import HealthRpc
 
 
@@ -14,13 +13,10 @@ class AuthService(HealthRpc):
 
     db = Database()
     credentials = CredentialsProvider()
-    dispatch = EventDispatcher()
 
     @rpc(expected_exceptions=EXPECTED)
     def register(self, email, password, role="student"):
-        user = handlers.register(self.db, self.credentials.passwords, email, password, role)
-        publish_committed(self.db, self.dispatch)
-        return user
+        return handlers.register(self.db, self.credentials.passwords, email, password, role)
 
     @rpc(expected_exceptions=EXPECTED)
     def login(self, email, password):
@@ -30,16 +26,11 @@ class AuthService(HealthRpc):
     @rpc(expected_exceptions=EXPECTED)
     def refresh(self, refresh_token):
         c = self.credentials
-        try:
-            return handlers.refresh(self.db, c.issuer, c.refresh_ttl, refresh_token)
-        finally:
-            publish_committed(self.db, self.dispatch)  # a detected reuse revokes a session
+        return handlers.refresh(self.db, c.issuer, c.refresh_ttl, refresh_token)
 
     @rpc(expected_exceptions=EXPECTED)
     def logout(self, user_id, session_id):
-        result = handlers.logout(self.db, user_id, session_id)
-        publish_committed(self.db, self.dispatch)
-        return result
+        return handlers.logout(self.db, user_id, session_id)
 
     @rpc(expected_exceptions=EXPECTED)
     def get_user(self, user_id):

@@ -1,6 +1,6 @@
 """The courses use cases: load, apply the rules, commit, record events. No Nameko here.
 
-``actor`` is the caller as the door verified it (``{"user_id", "email", "role"}``) or
+``actor`` is the caller as the door verified it (a ``kernel.identity.Identity``) or
 None for an anonymous caller. Results are JSON-ready dicts; lists come back as
 ``{"items", "total", "limit", "offset"}``.
 """
@@ -11,7 +11,6 @@ from sqlalchemy.exc import IntegrityError
 from services.courses import rules, store
 from services.courses.models import Course, Enrollment, Review, Video
 from services.kernel import events
-from services.kernel.actor import Actor
 from services.kernel.clock import iso, utcnow
 from services.kernel.errors import Conflict, Forbidden, NotFound, ValidationFailed
 
@@ -73,7 +72,6 @@ def _owned_course(uow, course_id, actor):
 # -- courses -----------------------------------------------------------------
 
 def create_course(uow, actor, title, description=None):
-    actor = Actor.from_dict(actor)
     rules.require_instructor(actor)
     now = utcnow()
     course = Course(id=str(uuid.uuid4()), instructor_id=actor.user_id, title=rules.title(title),
@@ -85,17 +83,16 @@ def create_course(uow, actor, title, description=None):
 
 
 def get_course(uow, actor, course_id):
-    return course_view(_visible_course(uow, course_id, Actor.from_dict(actor)))
+    return course_view(_visible_course(uow, course_id, actor))
 
 
 def list_courses(uow, actor, limit, offset):
-    actor = Actor.from_dict(actor)
     rows, total = store.visible_courses(uow.session, actor.user_id if actor else None, limit, offset)
     return page(rows, total, limit, offset, course_view)
 
 
 def update_course(uow, actor, course_id, changes):
-    course = _owned_course(uow, course_id, Actor.from_dict(actor))
+    course = _owned_course(uow, course_id, actor)
     checks = {"title": rules.title, "description": rules.description, "published": rules.published}
     changed = []
     for field, value in changes.items():
@@ -121,7 +118,7 @@ def update_course(uow, actor, course_id, changes):
 # -- videos ------------------------------------------------------------------
 
 def add_video(uow, actor, course_id, title, duration_seconds, position=None):
-    course = _owned_course(uow, course_id, Actor.from_dict(actor))
+    course = _owned_course(uow, course_id, actor)
     title, duration_seconds = rules.title(title), rules.duration(duration_seconds)
     position = rules.position(position, store.video_count(uow.session, course.id))
     store.shift_videos_from(uow.session, course.id, position)
@@ -135,7 +132,6 @@ def add_video(uow, actor, course_id, title, duration_seconds, position=None):
 # -- enrollments -------------------------------------------------------------
 
 def enroll(uow, actor, course_id):
-    actor = Actor.from_dict(actor)
     course = _visible_course(uow, course_id, actor)
     if course.instructor_id == actor.user_id:
         raise Forbidden("instructors cannot enroll in their own course")
@@ -159,7 +155,7 @@ def enroll(uow, actor, course_id):
 
 
 def list_enrollments(uow, actor, course_id, limit, offset):
-    course = _owned_course(uow, course_id, Actor.from_dict(actor))
+    course = _owned_course(uow, course_id, actor)
     rows, total = store.enrollments(uow.session, course.id, limit, offset)
     return page(rows, total, limit, offset, enrollment_view)
 
@@ -167,7 +163,6 @@ def list_enrollments(uow, actor, course_id, limit, offset):
 # -- reviews -----------------------------------------------------------------
 
 def add_review(uow, actor, course_id, rating, comment):
-    actor = Actor.from_dict(actor)
     course = _visible_course(uow, course_id, actor)
     rating, comment = rules.rating(rating), rules.comment(comment)
     if actor is None or not store.is_enrolled(uow.session, course.id, actor.user_id):
@@ -194,7 +189,7 @@ def add_review(uow, actor, course_id, rating, comment):
 
 
 def list_reviews(uow, actor, course_id, limit, offset):
-    course = _visible_course(uow, course_id, Actor.from_dict(actor))
+    course = _visible_course(uow, course_id, actor)
     rows, total = store.reviews(uow.session, course.id, limit, offset)
     return page(rows, total, limit, offset, review_view)
 

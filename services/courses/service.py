@@ -4,7 +4,6 @@ from nameko.rpc import rpc
 from services.courses import handlers
 from services.kernel.database import Database
 from services.kernel.errors import EXPECTED
-from services.kernel.events import EventDispatcher, publish_committed
 from services.kernel.health import HealthRpc
 
 
@@ -12,7 +11,6 @@ class CoursesService(HealthRpc):
     name = "courses"
 
     db = Database()
-    dispatch = EventDispatcher()
 
     @rpc(expected_exceptions=EXPECTED)
     def create_course(self, actor, title, description=None):
@@ -28,9 +26,7 @@ class CoursesService(HealthRpc):
 
     @rpc(expected_exceptions=EXPECTED)
     def update_course(self, actor, course_id, changes):
-        course = handlers.update_course(self.db, actor, course_id, changes)
-        publish_committed(self.db, self.dispatch)
-        return course
+        return handlers.update_course(self.db, actor, course_id, changes)
 
     @rpc(expected_exceptions=EXPECTED)
     def add_video(self, actor, course_id, title, duration_seconds, position=None):
@@ -38,9 +34,7 @@ class CoursesService(HealthRpc):
 
     @rpc(expected_exceptions=EXPECTED)
     def enroll(self, actor, course_id):
-        enrollment = handlers.enroll(self.db, actor, course_id)
-        publish_committed(self.db, self.dispatch)
-        return enrollment
+        return handlers.enroll(self.db, actor, course_id)
 
     @rpc(expected_exceptions=EXPECTED)
     def list_enrollments(self, actor, course_id, limit, offset):
@@ -48,9 +42,7 @@ class CoursesService(HealthRpc):
 
     @rpc(expected_exceptions=EXPECTED)
     def add_review(self, actor, course_id, rating, comment):
-        review = handlers.add_review(self.db, actor, course_id, rating, comment)
-        publish_committed(self.db, self.dispatch)
-        return review
+        return handlers.add_review(self.db, actor, course_id, rating, comment)
 
     @rpc(expected_exceptions=EXPECTED)
     def list_reviews(self, actor, course_id, limit, offset):

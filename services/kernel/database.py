@@ -3,8 +3,15 @@
 Each service owns one database (its own ``DATABASE_URL``: SQLite file by default,
 PostgreSQL in deployment). ``Database`` is the Nameko dependency: engine made in
 ``setup``, one :class:`UnitOfWork` per worker, closed in ``worker_teardown``, engine
-disposed in ``stop``. Domain events are recorded on the unit of work and only handed
-out once its transaction has committed, so no event ever describes a rolled-back row.
+disposed in ``stop``.
+
+Domain events are recorded on the unit of work and only handed out once its
+transaction has committed, so no event ever describes a rolled-back row. ``Database``
+publishes them itself, in ``worker_result`` (after the entrypoint returned or raised),
+from the service's own events exchange: no entrypoint dispatches by hand. This is
+Cosmic Python's ``collect_new_events`` + message bus in Nameko's terms. An event that
+was committed but could not be published is logged as an error with its payload: the
+row exists, and the log is the only trace of the announcement that never went out.
 """
 import fcntl
 import logging
@@ -17,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from services.kernel.errors import Conflict
+from services.kernel.events import EventDispatcher
 from services.kernel.telemetry import observe_transactions
 
 log = logging.getLogger(__name__)
@@ -100,14 +108,38 @@ class UnitOfWork:
         events, self._committed = self._committed, []
         return events
 
+    def publish_committed(self, dispatch):
+        """Dispatch the committed events in the order recorded; log any that could not go."""
+        events = self.committed_events()
+        for index, (event_type, payload) in enumerate(events):
+            try:
+                dispatch(event_type, payload)
+            except Exception:
+                log.exception("publishing committed events failed")
+                for lost_type, lost_payload in events[index:]:
+                    log.error("committed event %s not published: %r", lost_type, lost_payload)
+                return
+
     def close(self):
         if self._pending:
             log.warning("unit of work closed with %d uncommitted events", len(self._pending))
+        for event_type, payload in self.committed_events():
+            log.error("committed event %s never published: %r", event_type, payload)
         self.session.close()
 
 
 class Database(DependencyProvider):
-    """Nameko dependency giving each worker its own :class:`UnitOfWork`."""
+    """Nameko dependency giving each worker its own :class:`UnitOfWork`, and publishing
+    the events each worker committed once the worker is done."""
+
+    def bind(self, container, attr_name):
+        instance = super().bind(container, attr_name)
+        # the service's events exchange, as a sub-extension: the container finds it on the
+        # bound provider and sets it up, starts and stops it with the others. (Bound here,
+        # not declared as a class attribute: Nameko 2.14's ``Extension.bind`` binds
+        # sub-extensions without the ``attr_name`` a DependencyProvider needs.)
+        instance.dispatcher = EventDispatcher().bind(container, f"{attr_name}_events")
+        return instance
 
     def setup(self):
         url = self.container.config.get("DATABASE_URL")
@@ -125,14 +157,16 @@ class Database(DependencyProvider):
         self.units[worker_ctx] = unit
         return unit
 
+    def worker_result(self, worker_ctx, result=None, exc_info=None):
+        # also after an error: what committed before it happened (a revoked session) is announced
+        unit = self.units.get(worker_ctx)
+        if unit is not None:
+            unit.publish_committed(self.dispatcher.get_dependency(worker_ctx))
+
     def worker_teardown(self, worker_ctx):
         unit = self.units.pop(worker_ctx, None)
         if unit is not None:
             unit.close()
-
-    def ping(self):
-        with self.engine.connect() as connection:
-            connection.exec_driver_sql("SELECT 1")
 
 
 def migrate(database_url, migrations_dir):

@@ -49,13 +49,6 @@ transaction, not per row, and one door worker announcing them all."""
 QUIZ_SUBMITTED = EventName("quizzes", "quiz_submitted")
 """{event_id, submission_id, quiz_id, course_id, user_id, user_email, score, passed, attempt}"""
 
-
-def publish_committed(unit_of_work, dispatch):
-    """Dispatch the events of a committed unit of work, in the order recorded."""
-    for event_type, payload in unit_of_work.committed_events():
-        dispatch(event_type, payload)
-
-
 class EventDispatcher(nameko_events.EventDispatcher):
     """Nameko's dispatcher, reading the worker's context when each event is sent.
 

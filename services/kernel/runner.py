@@ -29,7 +29,7 @@ patch_psycopg()
 from nameko.cli.run import run  # noqa: E402
 
 from services import DOMAIN_SERVICES, SERVICES  # noqa: E402
-from services.kernel import logs, reachability, telemetry  # noqa: E402
+from services.kernel import identity, logs, reachability, telemetry  # noqa: E402,F401  (identity: its RPC wire type)
 from services.kernel.config import load_config  # noqa: E402
 from services.kernel.database import migrate  # noqa: E402
 

@@ -6,31 +6,15 @@ the public key. The algorithm is pinned: a token whose header claims anything el
 looked at. Header tricks (``kid``, ``jku``, ``jwk``, ``x5u``) are refused outright: we
 have one key and never fetch another.
 """
-from dataclasses import dataclass
-
 import jwt
 
 from services.kernel.errors import TokenExpired, Unauthorized
+from services.kernel.identity import Identity
 
 ALGORITHM = "EdDSA"
 REQUIRED_CLAIMS = ("sub", "email", "role", "type", "iat", "exp", "jti")
 FORBIDDEN_HEADERS = ("kid", "jku", "jwk", "x5u", "x5c", "crit")
 ROLES = ("student", "instructor")
-
-
-@dataclass(frozen=True)
-class Identity:
-    """Who a verified access token speaks for."""
-
-    user_id: str
-    email: str
-    role: str
-    expires_at: int
-    session_id: str = ""
-
-    @property
-    def is_instructor(self):
-        return self.role == "instructor"
 
 
 class InvalidToken(Unauthorized):

@@ -2,7 +2,7 @@
 
 ``courses`` is the courses service (an RPC client in production): progress never reads
 courses' tables, it asks who may see what and which videos a course has.
-``actor`` is the caller as the door verified it (``{"user_id", "email", "role"}``).
+``actor`` is the caller as the door verified it (a ``kernel.identity.Identity``).
 """
 import logging
 import uuid
@@ -67,14 +67,14 @@ def student_view(course, user_id, rows):
 
 def course_progress(uow, courses, actor, course_id):
     """An enrolled student's own progress in a course (resume positions included)."""
-    answer = courses.membership(actor["user_id"], course_id=course_id)
+    answer = courses.membership(actor.user_id, course_id=course_id)
     if not answer.get("exists"):
         raise NotFound("course not found")
     if answer["relation"] != "student":
         raise Forbidden("only students enrolled in this course have progress in it")
     course = courses.get_course(actor, answer["course_id"])
-    rows = store.progress_rows(uow.session, course["id"], [actor["user_id"]])
-    return student_view(course, actor["user_id"], rows)
+    rows = store.progress_rows(uow.session, course["id"], [actor.user_id])
+    return student_view(course, actor.user_id, rows)
 
 
 def students_progress(uow, courses, actor, course_id, limit, offset):

@@ -7,7 +7,6 @@ from sqlalchemy.exc import OperationalError
 from services.kernel import events
 from services.kernel.database import Database
 from services.kernel.errors import EXPECTED
-from services.kernel.events import EventDispatcher, publish_committed
 from services.kernel.health import HealthRpc
 from services.kernel.rpc import RpcClient
 from services.progress import handlers
@@ -21,7 +20,6 @@ class ProgressService(HealthRpc):
     name = "progress"
 
     db = Database()
-    dispatch = EventDispatcher()
     courses = RpcClient("courses")
 
     # durable queue, requeued on error: a batch the door handed over is stored even if
@@ -33,7 +31,6 @@ class ProgressService(HealthRpc):
         except OperationalError:
             eventlet.sleep(DATABASE_RETRY_PAUSE_SECONDS)
             raise
-        publish_committed(self.db, self.dispatch)
 
     @rpc(expected_exceptions=EXPECTED)
     def course_progress(self, actor, course_id):

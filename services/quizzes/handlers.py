@@ -1,16 +1,15 @@
 """The quizzes use cases: load, ask who the caller is, apply the rules, commit, record events.
 
-No Nameko here. ``actor`` is the caller as the door verified it (``{"user_id", "email",
-"role"}``). ``courses`` is whatever answers ``membership(user_id, course_id=...)`` like
-the courses service: its RPC client in the service, a fake in unit tests. Results are
-JSON-ready dicts; lists come back as ``{"items", "total", "limit", "offset"}``.
+No Nameko here. ``actor`` is the caller as the door verified it (a ``kernel.identity.Identity``).
+``courses`` is whatever answers ``membership(user_id, course_id=...)`` like the courses
+service: its RPC client in the service, a fake in unit tests. Results are JSON-ready
+dicts; lists come back as ``{"items", "total", "limit", "offset"}``.
 """
 import uuid
 
 from sqlalchemy.exc import IntegrityError
 
 from services.kernel import events
-from services.kernel.actor import Actor
 from services.kernel.checks import parse_id
 from services.kernel.clock import iso, utcnow
 from services.kernel.errors import Conflict, Forbidden, NotFound
@@ -61,7 +60,6 @@ def _quiz(uow, quiz_id):
 # -- quizzes -------------------------------------------------------------------
 
 def create_quiz(uow, courses, actor, course_id, title, passing_score, questions, max_attempts=None):
-    actor = Actor.from_dict(actor)
     membership = _membership(courses, actor, parse_id(course_id))
     rules.require_instructor(membership)
     quiz = Quiz(id=str(uuid.uuid4()), course_id=membership["course_id"], instructor_id=actor.user_id,
@@ -75,14 +73,14 @@ def create_quiz(uow, courses, actor, course_id, title, passing_score, questions,
 
 def get_quiz(uow, courses, actor, quiz_id):
     quiz = _quiz(uow, quiz_id)
-    membership = _membership(courses, Actor.from_dict(actor), quiz.course_id)
+    membership = _membership(courses, actor, quiz.course_id)
     rules.require_member(membership)
     return quiz_view(quiz, with_answers=rules.sees_answers(membership))
 
 
 def list_quizzes(uow, courses, actor, course_id, limit, offset):
     course_id = parse_id(course_id)
-    rules.require_member(_membership(courses, Actor.from_dict(actor), course_id))
+    rules.require_member(_membership(courses, actor, course_id))
     rows, total = store.quizzes(uow.session, course_id, limit, offset)
     return page(rows, total, limit, offset, quiz_summary)
 
@@ -90,7 +88,6 @@ def list_quizzes(uow, courses, actor, course_id, limit, offset):
 # -- submissions -----------------------------------------------------------------
 
 def submit(uow, courses, actor, quiz_id, answers):
-    actor = Actor.from_dict(actor)
     quiz = _quiz(uow, quiz_id)
     rules.require_student(_membership(courses, actor, quiz.course_id))
     answers = rules.answers(answers, quiz.questions)
@@ -120,7 +117,6 @@ def submit(uow, courses, actor, quiz_id, answers):
 
 def list_submissions(uow, courses, actor, quiz_id, limit, offset):
     """The instructor sees everyone's submissions; an enrolled student only their own."""
-    actor = Actor.from_dict(actor)
     quiz = _quiz(uow, quiz_id)
     membership = _membership(courses, actor, quiz.course_id)
     rules.require_member(membership)

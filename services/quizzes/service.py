@@ -3,7 +3,6 @@ from nameko.rpc import rpc
 
 from services.kernel.database import Database
 from services.kernel.errors import EXPECTED
-from services.kernel.events import EventDispatcher, publish_committed
 from services.kernel.health import HealthRpc
 from services.kernel.rpc import RpcClient
 from services.quizzes import handlers
@@ -13,7 +12,6 @@ class QuizzesService(HealthRpc):
     name = "quizzes"
 
     db = Database()
-    dispatch = EventDispatcher()
     # who is instructor or student of a course is the courses service's to say
     courses = RpcClient("courses")
 
@@ -32,9 +30,7 @@ class QuizzesService(HealthRpc):
 
     @rpc(expected_exceptions=EXPECTED)
     def submit(self, actor, quiz_id, answers):
-        submission = handlers.submit(self.db, self.courses, actor, quiz_id, answers)
-        publish_committed(self.db, self.dispatch)
-        return submission
+        return handlers.submit(self.db, self.courses, actor, quiz_id, answers)
 
     @rpc(expected_exceptions=EXPECTED)
     def list_submissions(self, actor, quiz_id, limit, offset):

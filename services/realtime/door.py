@@ -16,6 +16,7 @@ from nameko.web.server import WebServer, parse_address
 
 from services.kernel.config import SETTINGS, split_list
 from services.realtime import admin_ui
+from services.realtime.addresses import TrustedProxies
 from services.realtime.connections import ConnectionRegistry
 from services.realtime.dispatch import Client, SocketDispatch  # noqa: F401  (Client: the workers' view)
 from services.realtime.edge import DoorApp, OriginPolicy, dashboard, error_body, json_response  # noqa: F401
@@ -63,6 +64,7 @@ class Door(WebServer):
             connect_timeout=setting(config, "CONNECT_TIMEOUT_SECONDS", float),
             max_connections=setting(config, "MAX_CONNECTIONS", int),
             pending_per_address=setting(config, "PENDING_CONNECTIONS_PER_ADDRESS", int),
+            client_address=TrustedProxies(config.get("TRUSTED_PROXIES") or "").client_address,
             # one client's events run in order, in that client's own green thread,
             # so a join is done before the chat message sent right after it
             async_handlers=False,

@@ -4,7 +4,6 @@ Both turn what arrives at the door into an ordinary Nameko worker, so a handler 
 RPC clients, event dispatchers and the ``Sockets`` dependency like any other worker,
 and can be unit-tested with ``worker_factory`` / ``entrypoint_hook``.
 """
-import json
 import logging
 from dataclasses import dataclass
 from functools import partial
@@ -31,19 +30,36 @@ class Page:
     offset: int
 
 
+# who may call a route, as its OpenAPI description says it
+ANYONE, USER, STUDENT, INSTRUCTOR = "anyone", "user", "student", "instructor"
+CALLERS = (ANYONE, USER, STUDENT, INSTRUCTOR)
+
+
 class ApiEndpoint(HttpRequestHandler):
-    """An HTTP route answering in API.md's envelope.
+    """An HTTP route answering in API.md's envelope, and describing itself.
 
     The worker returns the ``data`` (or a :class:`Page`, or a ready ``Response``); platform errors become
     ``{"error": {"code", "message"}}`` with their status. Anything unexpected is logged
     with its traceback here and answered as a bare 500, never with the traceback.
+
+    The route's description is its own metadata, which ``openapi.py`` turns into the
+    OpenAPI document: ``summary``; ``callers`` (one of :data:`CALLERS`); ``answer``, the
+    ``answers.py`` model of its ``data`` (a list of them with ``listing=True``); ``body``,
+    the ``schemas.py`` model it validates its body with; ``errors``, the error statuses
+    it can answer; ``tag`` and an optional ``description``. A route without a summary or
+    with unknown callers fails where it is declared, so the door cannot start with it.
     """
 
     server = Door()
 
-    def __init__(self, method, url, status=200, **kwargs):
+    def __init__(self, method, url, status=200, *, summary, callers, answer=None, body=None, listing=False,
+                 errors=(), tag, description="", **kwargs):
+        if not summary or callers not in CALLERS or not tag:
+            raise ValueError(f"{method} {url}: a route needs a summary, a tag and callers in {CALLERS}")
         kwargs.setdefault("expected_exceptions", PlatformError)
         self.status = status
+        self.summary, self.callers, self.answer, self.body = summary, callers, answer, body
+        self.listing, self.errors, self.tag, self.description = listing, tuple(errors), tag, description
         super().__init__(method, url, **kwargs)
 
     def response_from_result(self, result):
@@ -129,8 +145,3 @@ class SocketEvent(Entrypoint):
 
 
 on_socket = SocketEvent.decorator
-
-
-def payload_json(value):
-    """Round-trip through JSON: what a client would see (used by tests and replies)."""
-    return json.loads(json.dumps(value))

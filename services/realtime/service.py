@@ -17,10 +17,11 @@ from services.realtime.gateway.health import HealthGateway
 from services.realtime.gateway.metrics import MetricsGateway
 from services.realtime.gateway.progress import ProgressGateway
 from services.realtime.gateway.quizzes import QuizzesGateway
+from services.realtime.gateway.relays import RelaysGateway
 
 
 class RealtimeService(HealthGateway, MetricsGateway, AccountsGateway, CoursesGateway, ProgressGateway,
-                      QuizzesGateway, DocsGateway):
+                      QuizzesGateway, RelaysGateway, DocsGateway):
     name = "realtime"
 
     sockets = Sockets()

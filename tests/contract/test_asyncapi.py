@@ -7,7 +7,7 @@ import jsonschema
 import pytest
 
 from services.realtime import schemas
-from tests import api_descriptions, surface
+from tests.support import api_descriptions, surface
 
 ASYNCAPI_SCHEMA = (Path(__file__).resolve().parents[2] / "clients" / "typescript" / "node_modules"
                    / "@asyncapi" / "specs" / "schemas" / "3.0.0.json")

@@ -1,8 +1,10 @@
-"""What the deployment files are checked against: the code's own lists.
+"""The deployment tier: the container, compose and Kubernetes files against the code.
 
-``services/__init__.py`` says which services exist, the config loader
-(``services/kernel/config.py``) which variables they read. A compose file or manifest
-naming anything else is wrong, and these tests say where.
+What belongs here: checks of ``Dockerfile``, ``docker-compose.yml`` and ``k8s/`` that
+need no cluster and no docker engine (offline schema validation, names, variables).
+They are checked against the code's own lists: ``services/__init__.py`` says which
+services exist, the config loader (``services/kernel/config.py``) which variables they
+read. A compose file or manifest naming anything else is wrong, and these tests say where.
 """
 import shutil
 import subprocess
@@ -12,15 +14,11 @@ import pytest
 import yaml
 
 import services
-from services.kernel.config import SETTINGS
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 K8S = ROOT / "k8s"
-# services the deployment files carry ahead of their code (built in parallel); once one
-# lands it is in services.DOMAIN_SERVICES too, and can be taken off this list
-LANDING = ()
 DOOR = "realtime"
-DOMAIN_SERVICES = tuple(dict.fromkeys(services.DOMAIN_SERVICES + LANDING))
+DOMAIN_SERVICES = services.DOMAIN_SERVICES
 # every service docker-compose.yml and k8s/ run, the door last
 DEPLOYED = DOMAIN_SERVICES + (DOOR,)
 

@@ -1,13 +1,17 @@
-"""Fault tests restart the shared RabbitMQ and PostgreSQL: they run in their own phase
-of ``make test``, after the main suite, never beside other tests. Each builds its own
-stack with the one stack machinery of ``tests/integration/conftest.py``."""
+"""The faults tier: the real platform while what it stands on fails.
+
+What belongs here: a test that stops, restarts or breaks something every other test
+shares (the machine's RabbitMQ, its PostgreSQL) and checks that the platform recovers.
+They run in their own phase of ``make test``, after the main suite, never beside other
+tests. Each starts its own stack with ``tests.support.stack.running_stack``. A process
+of our own dying (a service killed) is the stack tier's: nothing shared stops there.
+"""
 import shutil
 import subprocess
 import time
 
 import pytest
 
-from services.stack import rabbitmqctl  # noqa: F401  (re-exported for the tests)
 
 
 def wait_until(predicate, timeout, interval=0.2):

@@ -4,8 +4,10 @@ import time
 
 import socketio
 
-from tests.faults.conftest import rabbitmqctl, wait_until
-from tests.integration.conftest import Api, Campus, own_vhost, running_stack
+from services.stack import rabbitmqctl
+from tests.faults.conftest import wait_until
+from tests.support.api import Api, Campus
+from tests.support.stack import own_vhost, running_stack
 
 STUDENTS = 100
 

@@ -4,10 +4,11 @@ import time
 
 import pytest
 
-from tests.conftest import create_postgres_database, postgres_problem, POSTGRES_ADMIN_URL
-from tests.faults.conftest import postgres_cluster, wait_until
-from tests.integration.conftest import Api, Campus, own_vhost, running_stack
 from services import DOMAIN_SERVICES
+from tests.faults.conftest import postgres_cluster, wait_until
+from tests.support.api import Api, Campus
+from tests.support.postgres import POSTGRES_ADMIN_URL, create_postgres_database, postgres_problem
+from tests.support.stack import own_vhost, running_stack
 
 
 def test_a_database_restart(key_files, tmp_path, record_property):

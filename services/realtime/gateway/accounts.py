@@ -3,9 +3,9 @@ from nameko.events import BROADCAST, event_handler
 
 from services.kernel import events
 from services.kernel.errors import RateLimited, Unauthorized
-from services.realtime import schemas
+from services.realtime import answers, schemas
 from services.realtime.dispatch import Admission
-from services.realtime.entrypoints import api, on_socket
+from services.realtime.entrypoints import ANYONE, USER, api, on_socket
 from services.realtime.gateway import Gateway
 
 
@@ -14,14 +14,16 @@ class AccountsGateway(Gateway):
     # both cores): every attempt counts against its address, and one past the budget is
     # answered here, before any RPC, so nothing is hashed for it.
 
-    @api("POST", "/api/v1/auth/register", status=201)
+    @api("POST", "/api/v1/auth/register", status=201, summary="Create an account", callers=ANYONE,
+         answer=answers.UserAnswer, body=schemas.RegisterBody, errors=(400, 409, 422, 429, 503), tag="auth")
     def register(self, request):
         body = schemas.parse_json_body(request, schemas.RegisterBody)
         self.spend(self.config["REGISTRATIONS_PER_ADDRESS"], "register-address", self.client_address(request),
                    "Too many registrations from this address; try again later")
         return {"user": self.auth.register(body.email, body.password, body.role)}
 
-    @api("POST", "/api/v1/auth/login")
+    @api("POST", "/api/v1/auth/login", summary="Log in: an access token and a refresh token", callers=ANYONE,
+         answer=answers.Session, body=schemas.LoginBody, errors=(400, 401, 422, 429, 503), tag="auth")
     def login(self, request):
         body = schemas.parse_json_body(request, schemas.LoginBody)
         address = self.client_address(request)
@@ -46,17 +48,21 @@ class AccountsGateway(Gateway):
         if not self.limits.allow(rule, window, address):
             raise RateLimited(message, self.limits.retry_after(rule, window, address))
 
-    @api("POST", "/api/v1/auth/refresh")
+    @api("POST", "/api/v1/auth/refresh", summary="Trade a refresh token for a new pair", callers=ANYONE,
+         answer=answers.Session, body=schemas.RefreshBody, errors=(400, 401, 422), tag="auth",
+         description="The old refresh token stops working; reusing it revokes the whole session.")
     def refresh(self, request):
         body = schemas.parse_json_body(request, schemas.RefreshBody)
         return self.auth.refresh(body.refresh_token)
 
-    @api("POST", "/api/v1/auth/logout")
+    @api("POST", "/api/v1/auth/logout", summary="Revoke the refresh tokens of this session", callers=USER,
+         answer=answers.LoggedOut, errors=(401,), tag="auth")
     def logout(self, request):
         identity = self.caller(request)
         return self.auth.logout(identity.user_id, identity.session_id)
 
-    @api("GET", "/api/v1/auth/me")
+    @api("GET", "/api/v1/auth/me", summary="Who the token belongs to", callers=USER, answer=answers.UserAnswer,
+         errors=(401, 404), tag="auth")
     def me(self, request):
         return {"user": self.auth.get_user(self.caller(request).user_id)}
 

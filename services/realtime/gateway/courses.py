@@ -1,22 +1,12 @@
-"""Courses: the course rows of API.md, the course/video rooms, chat, and room broadcasts."""
-from nameko.events import SERVICE_POOL, event_handler
-
-from services.kernel import events
+"""Courses: the course rows of API.md, the course/video rooms and chat (room relays: relays.py)."""
 from services.kernel.clock import iso, utcnow
 from services.kernel.errors import Forbidden, RateLimited, ValidationFailed
-from services.realtime import rooms, schemas
-from services.realtime.entrypoints import Page, api, on_socket
+from services.realtime import answers, rooms, schemas
+from services.realtime.entrypoints import ANYONE, INSTRUCTOR, STUDENT, Page, api, on_socket
 from services.realtime.gateway import Gateway
 
 MAX_CHAT_MESSAGE = 2000
 CHAT_RATE = "20/10 seconds"
-
-
-def actor(identity):
-    """The caller as the courses service wants it (from the verified token)."""
-    if identity is None:
-        return None
-    return {"user_id": identity.user_id, "email": identity.email, "role": identity.role}
 
 
 def as_page(result):
@@ -37,54 +27,68 @@ class CoursesGateway(Gateway):
 
     # -- HTTP ---------------------------------------------------------------------
 
-    @api("POST", "/api/v1/courses", status=201)
+    @api("POST", "/api/v1/courses", status=201, summary="Create a course (an unpublished draft)",
+         callers=INSTRUCTOR, answer=answers.Course, body=schemas.NewCourse, errors=(400, 401, 403, 422),
+         tag="courses")
     def create_course(self, request):
         body = schemas.parse_json_body(request, schemas.NewCourse)
-        return self.courses.create_course(actor(self.caller(request)), body.title, body.description)
+        return self.courses.create_course(self.caller(request), body.title, body.description)
 
-    @api("GET", "/api/v1/courses")
+    @api("GET", "/api/v1/courses", summary="Published courses and the caller's own", callers=ANYONE,
+         answer=answers.Course, listing=True, errors=(401, 422), tag="courses")
     def list_courses(self, request):
         limit, offset = schemas.page_params(request)
-        return as_page(self.courses.list_courses(actor(self.optional_caller(request)), limit, offset))
+        return as_page(self.courses.list_courses(self.optional_caller(request), limit, offset))
 
-    @api("GET", "/api/v1/courses/<course_id>")
+    @api("GET", "/api/v1/courses/<course_id>", summary="One course with its videos in order", callers=ANYONE,
+         answer=answers.Course, errors=(401, 404), tag="courses",
+         description="A draft is visible to its instructor only (404 to others).")
     def get_course(self, request, course_id):
-        return self.courses.get_course(actor(self.optional_caller(request)), course_id)
+        return self.courses.get_course(self.optional_caller(request), course_id)
 
-    @api("PATCH", "/api/v1/courses/<course_id>")
+    @api("PATCH", "/api/v1/courses/<course_id>", summary="Change a course; room event course_updated",
+         callers=INSTRUCTOR, answer=answers.Course, body=schemas.CourseChanges, errors=(400, 401, 403, 404, 422),
+         tag="courses")
     def update_course(self, request, course_id):
         body = schemas.parse_json_body(request, schemas.CourseChanges)
         changes = body.model_dump(exclude_unset=True)
         for field, value in changes.items():
             if value is None:
                 raise ValidationFailed(f"{field}: must not be null", field)
-        return self.courses.update_course(actor(self.caller(request)), course_id, changes)
+        return self.courses.update_course(self.caller(request), course_id, changes)
 
-    @api("POST", "/api/v1/courses/<course_id>/videos", status=201)
+    @api("POST", "/api/v1/courses/<course_id>/videos", status=201, summary="Add a video", callers=INSTRUCTOR,
+         answer=answers.Video, body=schemas.NewVideo, errors=(400, 401, 403, 404, 422), tag="courses",
+         description="Appended when position is omitted; a given position shifts later videos down.")
     def add_video(self, request, course_id):
         body = schemas.parse_json_body(request, schemas.NewVideo)
-        return self.courses.add_video(actor(self.caller(request)), course_id, body.title,
+        return self.courses.add_video(self.caller(request), course_id, body.title,
                                       body.duration_seconds, body.position)
 
-    @api("POST", "/api/v1/courses/<course_id>/enrollments", status=201)
+    @api("POST", "/api/v1/courses/<course_id>/enrollments", status=201, summary="Enroll; room event new_enrollment",
+         callers=STUDENT, answer=answers.Enrollment, errors=(401, 403, 404, 409), tag="courses")
     def enroll(self, request, course_id):
         schemas.parse_json_body(request, schemas.Strict)
-        return self.courses.enroll(actor(self.caller(request)), course_id)
+        return self.courses.enroll(self.caller(request), course_id)
 
-    @api("GET", "/api/v1/courses/<course_id>/enrollments")
+    @api("GET", "/api/v1/courses/<course_id>/enrollments", summary="The course's students", callers=INSTRUCTOR,
+         answer=answers.Enrollment, listing=True, errors=(401, 403, 404, 422), tag="courses")
     def list_enrollments(self, request, course_id):
         limit, offset = schemas.page_params(request)
-        return as_page(self.courses.list_enrollments(actor(self.caller(request)), course_id, limit, offset))
+        return as_page(self.courses.list_enrollments(self.caller(request), course_id, limit, offset))
 
-    @api("POST", "/api/v1/courses/<course_id>/reviews", status=201)
+    @api("POST", "/api/v1/courses/<course_id>/reviews", status=201,
+         summary="Review a course once; room event new_review", callers=STUDENT, answer=answers.Review,
+         body=schemas.NewReview, errors=(400, 401, 403, 404, 409, 422), tag="courses")
     def add_review(self, request, course_id):
         body = schemas.parse_json_body(request, schemas.NewReview)
-        return self.courses.add_review(actor(self.caller(request)), course_id, body.rating, body.comment)
+        return self.courses.add_review(self.caller(request), course_id, body.rating, body.comment)
 
-    @api("GET", "/api/v1/courses/<course_id>/reviews")
+    @api("GET", "/api/v1/courses/<course_id>/reviews", summary="Reviews, newest first", callers=ANYONE,
+         answer=answers.Review, listing=True, errors=(401, 404, 422), tag="courses")
     def list_reviews(self, request, course_id):
         limit, offset = schemas.page_params(request)
-        return as_page(self.courses.list_reviews(actor(self.optional_caller(request)), course_id, limit, offset))
+        return as_page(self.courses.list_reviews(self.optional_caller(request), course_id, limit, offset))
 
     # -- socket: rooms and chat -----------------------------------------------------
 
@@ -154,32 +158,3 @@ class CoursesGateway(Gateway):
     def _presence(client, answer):
         return {"user_id": client.user_id, "user_email": client.email,
                 "video_id": answer.get("video_id"), "course_id": answer.get("course_id")}
-
-    # -- room broadcasts from domain events (one door replica handles each) -------------
-
-    @event_handler(*events.ENROLLMENT_CREATED, handler_type=SERVICE_POOL)
-    def on_enrollment_created(self, event):
-        if self.handled.first_time(event["event_id"]):
-            course_id = event["course_id"]
-            self.sockets.emit("new_enrollment", {
-                "user_id": event["user_id"], "user_email": event["user_email"],
-                "message": f"{event['user_email']} enrolled in the course",
-                "course_id": course_id, "enrolled_at": event["enrolled_at"],
-            }, to=[rooms.course_room(course_id), rooms.instructor_room(course_id)])
-
-    @event_handler(*events.REVIEW_CREATED, handler_type=SERVICE_POOL)
-    def on_review_created(self, event):
-        if self.handled.first_time(event["event_id"]):
-            self.sockets.emit("new_review", {
-                "user_email": event["user_email"], "rating": event["rating"], "comment": event["comment"],
-                "course_id": event["course_id"], "user_id": event["user_id"],
-                "average_rating": event["average_rating"], "review_count": event["review_count"],
-            }, to=rooms.course_room(event["course_id"]))
-
-    @event_handler(*events.COURSE_UPDATED, handler_type=SERVICE_POOL)
-    def on_course_updated(self, event):
-        if self.handled.first_time(event["event_id"]):
-            self.sockets.emit("course_updated", {
-                "course_id": event["course_id"], "title": event["title"], "description": event["description"],
-                "published": event["published"], "changed": event["changed"],
-            }, to=rooms.course_room(event["course_id"]))

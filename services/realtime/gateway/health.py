@@ -3,17 +3,20 @@ import eventlet
 
 from services import DOMAIN_SERVICES
 from services.kernel.errors import Unavailable
-from services.realtime.entrypoints import api
+from services.realtime import answers
+from services.realtime.entrypoints import ANYONE, api
 from services.realtime.gateway import Gateway
 
 
 
 class HealthGateway(Gateway):
-    @api("GET", "/health/live")
+    @api("GET", "/health/live", summary="The door process is up", callers=ANYONE, answer=answers.Status,
+         tag="health")
     def live(self, request):
         return {"status": "ok"}
 
-    @api("GET", "/health/ready")
+    @api("GET", "/health/ready", summary="The broker and every backing service answer", callers=ANYONE,
+         answer=answers.Status, errors=(503,), tag="health")
     def ready(self, request):
         def check(service):
             try:

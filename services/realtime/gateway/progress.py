@@ -1,21 +1,18 @@
-"""Progress: the ``video_progress`` socket event, the progress rows of API.md, ``progress_update``.
+"""Progress: the ``video_progress`` socket event and the progress rows of API.md.
 
 A report, by socket or by HTTP, takes one path (``accept_progress``): checked against the
 video's course, shown at once to the instructor room as ``student_progress`` (throttled
 per student and video), and held in the door's buffer, which the ``ProgressReports``
 dependency flushes to the progress service as one event per interval. The progress
-service stores the batch in one transaction and announces each changed row; the
-handler below turns that into ``progress_update`` for the instructor room.
+service stores the batch in one transaction and announces each changed row; a relay
+(``relays.py``) turns that into ``progress_update`` for the instructor room.
 """
 import time
 
-from nameko.events import SERVICE_POOL, event_handler
-
-from services.kernel import events
-from services.realtime import reports, rooms, schemas
-from services.realtime.entrypoints import api, on_socket
+from services.realtime import answers, reports, rooms, schemas
+from services.realtime.entrypoints import INSTRUCTOR, STUDENT, api, on_socket
 from services.realtime.gateway import Gateway
-from services.realtime.gateway.courses import actor, as_page
+from services.realtime.gateway.courses import as_page
 
 
 class ProgressGateway(Gateway):
@@ -51,29 +48,23 @@ class ProgressGateway(Gateway):
 
     # 202: accepted into the same buffer as the socket event, stored within one flush
     # interval (read it back with GET .../progress)
-    @api("POST", "/api/v1/videos/<video_id>/progress", status=202)
+    @api("POST", "/api/v1/videos/<video_id>/progress", status=202, summary="Report progress without a socket",
+         callers=STUDENT, answer=answers.AcceptedProgress, body=schemas.ProgressBody,
+         errors=(400, 401, 403, 404, 422, 429), tag="progress",
+         description="The same as the socket event video_progress: accepted at once, stored within one flush "
+                     "interval (read it back with GET .../progress); stored progress never goes back.")
     def report_progress(self, request, video_id):
         body = schemas.parse_json_body(request, schemas.ProgressBody)
         return self.accept_progress(self.caller(request), video_id, body.course_id, body.progress, body.timestamp)
 
-    @api("GET", "/api/v1/courses/<course_id>/progress")
+    @api("GET", "/api/v1/courses/<course_id>/progress", summary="The caller's progress per video", callers=STUDENT,
+         answer=answers.CourseProgress, errors=(401, 403, 404), tag="progress")
     def course_progress(self, request, course_id):
-        return self.progress.course_progress(actor(self.caller(request)), course_id)
+        return self.progress.course_progress(self.caller(request), course_id)
 
-    @api("GET", "/api/v1/courses/<course_id>/progress/students")
+    @api("GET", "/api/v1/courses/<course_id>/progress/students", summary="Every student's progress",
+         callers=INSTRUCTOR, answer=answers.StudentProgress, listing=True, errors=(401, 403, 404, 422),
+         tag="progress")
     def students_progress(self, request, course_id):
         limit, offset = schemas.page_params(request)
-        return as_page(self.progress.students_progress(actor(self.caller(request)), course_id, limit, offset))
-
-    # -- instructor dashboard, from the stored rows (one door replica handles each) -------
-
-    @event_handler(*events.PROGRESS_RECORDED, handler_type=SERVICE_POOL)
-    def on_progress_recorded(self, event):
-        if self.handled.first_time(event["event_id"]):
-            for record in event["records"]:  # one stored batch: one progress_update per changed row
-                self.sockets.emit("progress_update", {
-                    "user_id": record["user_id"], "video_id": record["video_id"],
-                    "watched_seconds": record["watched_seconds"], "percent_complete": record["percent_complete"],
-                    "completed": record["completed"], "course_id": record["course_id"],
-                    "last_position": record["last_position"], "updated_at": record["updated_at"],
-                }, to=rooms.instructor_room(record["course_id"]))
+        return as_page(self.progress.students_progress(self.caller(request), course_id, limit, offset))

@@ -1,52 +1,46 @@
-"""Quizzes: the quiz rows of API.md, and ``quiz_submission`` to the instructor room."""
-from nameko.events import SERVICE_POOL, event_handler
-
-from services.kernel import events
-from services.realtime import rooms, schemas
-from services.realtime.entrypoints import api
+"""Quizzes: the quiz rows of API.md (``quiz_submission`` to the instructor room is a relay: relays.py)."""
+from services.realtime import answers, schemas
+from services.realtime.entrypoints import INSTRUCTOR, STUDENT, USER, api
 from services.realtime.gateway import Gateway
-from services.realtime.gateway.courses import actor, as_page
+from services.realtime.gateway.courses import as_page
 
 
 class QuizzesGateway(Gateway):
     # every quiz route needs a signed-in caller: 401 comes before any look at the body
 
-    @api("POST", "/api/v1/courses/<course_id>/quizzes", status=201)
+    @api("POST", "/api/v1/courses/<course_id>/quizzes", status=201, summary="Create a quiz", callers=INSTRUCTOR,
+         answer=answers.Quiz, body=schemas.NewQuiz, errors=(400, 401, 403, 404, 422), tag="quizzes")
     def create_quiz(self, request, course_id):
-        caller = actor(self.caller(request))
+        caller = self.caller(request)
         body = schemas.parse_json_body(request, schemas.NewQuiz)
         return self.quizzes.create_quiz(caller, course_id, body.title, body.passing_score,
                                         [question.model_dump() for question in body.questions], body.max_attempts)
 
-    @api("GET", "/api/v1/courses/<course_id>/quizzes")
+    @api("GET", "/api/v1/courses/<course_id>/quizzes", summary="The course's quizzes", callers=USER,
+         answer=answers.Quiz, listing=True, errors=(401, 403, 404, 422), tag="quizzes",
+         description="Its instructor and enrolled students.")
     def list_quizzes(self, request, course_id):
-        caller = actor(self.caller(request))
+        caller = self.caller(request)
         limit, offset = schemas.page_params(request)
         return as_page(self.quizzes.list_quizzes(caller, course_id, limit, offset))
 
-    @api("GET", "/api/v1/quizzes/<quiz_id>")
+    @api("GET", "/api/v1/quizzes/<quiz_id>", summary="One quiz (students never see correct_choice)", callers=USER,
+         answer=answers.Quiz, errors=(401, 403, 404), tag="quizzes")
     def get_quiz(self, request, quiz_id):
-        return self.quizzes.get_quiz(actor(self.caller(request)), quiz_id)
+        return self.quizzes.get_quiz(self.caller(request), quiz_id)
 
-    @api("POST", "/api/v1/quizzes/<quiz_id>/submissions", status=201)
+    @api("POST", "/api/v1/quizzes/<quiz_id>/submissions", status=201,
+         summary="Answer a quiz; instructor event quiz_submission", callers=STUDENT, answer=answers.Submission,
+         body=schemas.QuizAnswers, errors=(400, 401, 403, 404, 409, 422), tag="quizzes")
     def submit_quiz(self, request, quiz_id):
-        caller = actor(self.caller(request))
+        caller = self.caller(request)
         body = schemas.parse_json_body(request, schemas.QuizAnswers)
         return self.quizzes.submit(caller, quiz_id, body.answers)
 
-    @api("GET", "/api/v1/quizzes/<quiz_id>/submissions")
+    @api("GET", "/api/v1/quizzes/<quiz_id>/submissions",
+         summary="Submissions: all to the instructor, own to a student", callers=USER, answer=answers.Submission,
+         listing=True, errors=(401, 403, 404, 422), tag="quizzes")
     def list_quiz_submissions(self, request, quiz_id):
-        caller = actor(self.caller(request))
+        caller = self.caller(request)
         limit, offset = schemas.page_params(request)
         return as_page(self.quizzes.list_submissions(caller, quiz_id, limit, offset))
-
-    # -- the instructor's live dashboard (one door replica handles each event) ----------
-
-    @event_handler(*events.QUIZ_SUBMITTED, handler_type=SERVICE_POOL)
-    def on_quiz_submitted(self, event):
-        if self.handled.first_time(event["event_id"]):
-            self.sockets.emit("quiz_submission", {
-                "user_id": event["user_id"], "quiz_id": event["quiz_id"], "score": event["score"],
-                "passed": event["passed"], "course_id": event["course_id"], "user_email": event["user_email"],
-                "attempt": event["attempt"], "submission_id": event["submission_id"],
-            }, to=rooms.instructor_room(event["course_id"]))

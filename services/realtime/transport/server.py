@@ -41,14 +41,18 @@ RESERVED_EVENTS = frozenset({"connect", "disconnect", "connect_error", "*"})
 CATCH_UP_SECONDS = 2.0
 
 
-def client_address(environ):
-    """The address a connection comes from (the socket's peer)."""
+def peer_address(environ):
     return environ.get("REMOTE_ADDR") or "?"
 
 
 class DoorSocketServer(CountingServer):
     """python-socketio's server with recoverable sessions (see the module docstring).
 
+    :param connect_timeout: seconds an Engine.IO session may wait for its Socket.IO CONNECT.
+    :param max_connections: Engine.IO sessions this server takes; past it handshakes get 503.
+    :param pending_per_address: sessions not yet connected one address may hold (429 past it).
+    :param client_address: ``environ -> address`` the per-address bound counts (the door's
+        trusted-proxy rule); the socket's peer by default.
     :param gate: what the door decides about connections, with two methods:
         ``admit(environ, auth)`` returns an admission with ``user_id``, or raises
         ``ConnectionRefusedError`` (a bad token, too many connections); it may yield.
@@ -58,9 +62,10 @@ class DoorSocketServer(CountingServer):
     """
 
     def __init__(self, *args, gate, connect_timeout=10, max_connections=20000, pending_per_address=50,
-                 **kwargs):
+                 client_address=peer_address, **kwargs):
         super().__init__(*args, **kwargs)
         self.gate = gate
+        self.client_address = client_address
         self.connect_timeout = connect_timeout
         self.max_connections = max_connections
         self.pending_per_address = pending_per_address
@@ -74,14 +79,14 @@ class DoorSocketServer(CountingServer):
         if len(self.eio.sockets) >= self.max_connections:
             HANDSHAKES_REFUSED.labels("door full").inc()
             return 503, "This door is full; try again (a balancer sends you to another one)"
-        if len(self._pending.get(client_address(environ), ())) >= self.pending_per_address:
+        if len(self._pending.get(self.client_address(environ), ())) >= self.pending_per_address:
             HANDSHAKES_REFUSED.labels("too many unauthenticated from one address").inc()
             return 429, "Too many connections from your address have not authenticated yet"
         return None
 
     def _handle_eio_connect(self, eio_sid, environ):
         super()._handle_eio_connect(eio_sid, environ)
-        address = client_address(environ)
+        address = self.client_address(environ)
         self._pending.setdefault(address, set()).add(eio_sid)
         self._address_of[eio_sid] = address
         eventlet.spawn_after(self.connect_timeout, self._close_if_never_connected, eio_sid)

@@ -3,11 +3,12 @@ import pytest
 
 from services.courses import handlers
 from services.kernel.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from services.kernel.identity import Identity
 
-TEACHER = {"user_id": "11111111-1111-1111-1111-111111111111", "email": "t@example.com", "role": "instructor"}
-OTHER_TEACHER = {"user_id": "22222222-2222-2222-2222-222222222222", "email": "o@example.com", "role": "instructor"}
-ANN = {"user_id": "33333333-3333-3333-3333-333333333333", "email": "ann@example.com", "role": "student"}
-BOB = {"user_id": "44444444-4444-4444-4444-444444444444", "email": "bob@example.com", "role": "student"}
+TEACHER = Identity(user_id="11111111-1111-1111-1111-111111111111", email="t@example.com", role="instructor")
+OTHER_TEACHER = Identity(user_id="22222222-2222-2222-2222-222222222222", email="o@example.com", role="instructor")
+ANN = Identity(user_id="33333333-3333-3333-3333-333333333333", email="ann@example.com", role="student")
+BOB = Identity(user_id="44444444-4444-4444-4444-444444444444", email="bob@example.com", role="student")
 
 
 @pytest.fixture
@@ -88,7 +89,7 @@ def test_a_student_enrolls_once(uow, course):
         handlers.enroll(again, ANN, course["id"])
     assert again.committed_events() == []  # no second event
     listed = handlers.list_enrollments(uow(), TEACHER, course["id"], 20, 0)
-    assert [e["user_id"] for e in listed["items"]] == [ANN["user_id"]] and listed["total"] == 1
+    assert [e["user_id"] for e in listed["items"]] == [ANN.user_id] and listed["total"] == 1
     with pytest.raises(Forbidden):
         handlers.list_enrollments(uow(), ANN, course["id"], 20, 0)
 
@@ -136,10 +137,10 @@ def test_only_enrolled_students_review_and_ratings_are_bounded(uow, course):
 def test_membership_answers(uow, course):
     video = handlers.add_video(uow(), TEACHER, course["id"], "Intro", 300)
     handlers.enroll(uow(), ANN, course["id"])
-    assert handlers.membership(uow(), TEACHER["user_id"], course_id=course["id"])["relation"] == "instructor"
-    assert handlers.membership(uow(), ANN["user_id"], course_id=course["id"])["relation"] == "student"
-    assert handlers.membership(uow(), BOB["user_id"], course_id=course["id"])["relation"] == "none"
-    by_video = handlers.membership(uow(), ANN["user_id"], video_id=video["id"])
+    assert handlers.membership(uow(), TEACHER.user_id, course_id=course["id"])["relation"] == "instructor"
+    assert handlers.membership(uow(), ANN.user_id, course_id=course["id"])["relation"] == "student"
+    assert handlers.membership(uow(), BOB.user_id, course_id=course["id"])["relation"] == "none"
+    by_video = handlers.membership(uow(), ANN.user_id, video_id=video["id"])
     assert by_video["course_id"] == course["id"] and by_video["duration_seconds"] == 300
-    assert handlers.membership(uow(), ANN["user_id"], course_id="nope") == {"exists": False}
-    assert handlers.membership(uow(), ANN["user_id"], video_id=course["id"]) == {"exists": False}
+    assert handlers.membership(uow(), ANN.user_id, course_id="nope") == {"exists": False}
+    assert handlers.membership(uow(), ANN.user_id, video_id=course["id"]) == {"exists": False}

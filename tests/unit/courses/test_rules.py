@@ -1,7 +1,7 @@
 import pytest
 
 from services.courses import rules
-from services.kernel.actor import Actor
+from services.kernel.identity import Identity
 from services.kernel.errors import Forbidden, NotFound, ValidationFailed
 
 
@@ -46,8 +46,8 @@ def test_malformed_ids_are_simply_unknown():
 
 
 def test_only_instructors_create_and_only_owners_edit():
-    student = Actor("s", "s@example.com", "student")
-    teacher = Actor("t", "t@example.com", "instructor")
+    student = Identity("s", "s@example.com", "student")
+    teacher = Identity("t", "t@example.com", "instructor")
     rules.require_instructor(teacher)
     for actor in (student, None):
         with pytest.raises(Forbidden):
@@ -58,7 +58,7 @@ def test_only_instructors_create_and_only_owners_edit():
 
     rules.require_owner(Course, teacher)
     with pytest.raises(Forbidden):
-        rules.require_owner(Course, Actor("t2", "t2@example.com", "instructor"))
+        rules.require_owner(Course, Identity("t2", "t2@example.com", "instructor"))
     assert rules.can_see(Course, teacher) and not rules.can_see(Course, student)
     assert rules.relation(Course, "t", False) == "instructor"
     assert rules.relation(Course, "s", True) == "student"

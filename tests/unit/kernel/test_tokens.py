@@ -4,7 +4,7 @@ import pytest
 
 from services.kernel.errors import TokenExpired
 from services.kernel.tokens import InvalidToken, TokenVerifier, bearer_token
-from tests import forge
+from tests.support import forge
 
 
 @pytest.fixture

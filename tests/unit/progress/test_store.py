@@ -6,6 +6,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from services.kernel.errors import Forbidden, NotFound
+from services.kernel.identity import Identity
 from services.progress import handlers, rules
 from services.progress.models import VideoProgress
 
@@ -155,7 +156,7 @@ class FakeCourses:
 
 
 def actor(user_id=USER, role="student"):
-    return {"user_id": user_id, "email": "x@example.com", "role": role}
+    return Identity(user_id=user_id, email="x@example.com", role=role)
 
 
 def test_course_progress_lists_every_video_with_resume_positions_and_the_course_percent(uow):

@@ -3,6 +3,8 @@ import uuid
 
 import eventlet
 
+from services.kernel.identity import Identity
+
 
 class CoursesMembershipFake:
     """Answers ``membership`` like the courses service does, from a table kept here."""
@@ -12,11 +14,11 @@ class CoursesMembershipFake:
 
     def add_course(self, instructor):
         course_id = str(uuid.uuid4())
-        self.courses[course_id] = (instructor["user_id"], set())
+        self.courses[course_id] = (instructor.user_id, set())
         return course_id
 
     def enroll(self, course_id, student):
-        self.courses[course_id][1].add(student["user_id"])
+        self.courses[course_id][1].add(student.user_id)
 
     def membership(self, user_id, course_id=None, video_id=None):
         eventlet.sleep(0)  # like the RPC it stands in for, it lets other green threads run
@@ -30,4 +32,4 @@ class CoursesMembershipFake:
 
 def person(role="student"):
     user_id = str(uuid.uuid4())
-    return {"user_id": user_id, "email": f"{role}-{user_id[:8]}@example.com", "role": role}
+    return Identity(user_id=user_id, email=f"{role}-{user_id[:8]}@example.com", role=role)

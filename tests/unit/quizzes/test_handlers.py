@@ -1,7 +1,7 @@
 """The quizzes use cases against a real database of each kind (SQLite and PostgreSQL).
 
 Only the courses service is faked (``CoursesMembershipFake``): these tests are about the
-quizzes rules and their persistence; the integration tests use the real courses service.
+quizzes rules and their persistence; the stack tests use the real courses service.
 """
 import json
 
@@ -94,7 +94,7 @@ def test_a_submission_is_graded_stored_and_announced_after_commit(uow, courses, 
     [(event_type, payload)] = unit.committed_events()
     assert event_type == "quiz_submitted"
     assert payload == {"event_id": payload["event_id"], "submission_id": submission["id"], "quiz_id": quiz["id"],
-                       "course_id": course[0], "user_id": student["user_id"], "user_email": student["email"],
+                       "course_id": course[0], "user_id": student.user_id, "user_email": student.email,
                        "score": 66.67, "passed": True, "attempt": 1}
     second = handlers.submit(uow(), courses, student, quiz["id"], [0, 0, 1])
     assert (second["score"], second["passed"], second["attempt"]) == (0, False, 2)
@@ -140,9 +140,9 @@ def test_the_instructor_lists_everyone_and_a_student_only_their_own(uow, courses
         handlers.submit(uow(), courses, student, quiz["id"], [1, 1, 0])
     everyone = handlers.list_submissions(uow(), courses, instructor, quiz["id"], 20, 0)
     assert everyone["total"] == 3
-    assert sorted(s["user_email"] for s in everyone["items"]) == sorted([ann["email"], ann["email"], bob["email"]])
+    assert sorted(s["user_email"] for s in everyone["items"]) == sorted([ann.email, ann.email, bob.email])
     own = handlers.list_submissions(uow(), courses, bob, quiz["id"], 20, 0)
-    assert own["total"] == 1 and own["items"][0]["user_id"] == bob["user_id"]
+    assert own["total"] == 1 and own["items"][0]["user_id"] == bob.user_id
     paged = handlers.list_submissions(uow(), courses, instructor, quiz["id"], 2, 2)
     assert (paged["total"], len(paged["items"]), paged["offset"]) == (3, 1, 2)
     with pytest.raises(Forbidden):

@@ -3,7 +3,7 @@ import pytest
 from nameko.testing.services import worker_factory
 
 from services.kernel.errors import Forbidden, MissingParameters, NotFound, ValidationFailed
-from services.kernel.tokens import Identity
+from services.kernel.identity import Identity
 from services.realtime.dependencies import DeliveryLedger
 from services.realtime.door import Client
 from services.realtime.reports import ReportBuffer

@@ -10,7 +10,7 @@ from services.kernel.errors import MissingParameters, Unauthorized, ValidationFa
 from services.kernel.tokens import TokenVerifier
 from services.realtime.dependencies import DeliveryLedger
 from services.realtime.service import RealtimeService
-from tests import forge
+from tests.support import forge
 
 EVENT = {"event_id": "e-1", "submission_id": "s-1", "quiz_id": "q-1", "course_id": "c-1", "user_id": "u-1",
          "user_email": "ann@example.com", "score": 85.0, "passed": True, "attempt": 2}
@@ -41,8 +41,9 @@ def test_submit_passes_the_verified_caller_and_the_answers(worker, private_key_p
     claims = forge.claims(email="ann@example.com")
     worker.quizzes.submit.return_value = {"id": "s-1"}
     assert worker.submit_quiz(request({"answers": [1, 0]}, forge.sign(private_key_pem, claims)), "q-1") == {"id": "s-1"}
-    worker.quizzes.submit.assert_called_once_with(
-        {"user_id": claims["sub"], "email": "ann@example.com", "role": "student"}, "q-1", [1, 0])
+    caller, quiz_id, answers = worker.quizzes.submit.call_args.args
+    assert (caller.user_id, caller.email, caller.role) == (claims["sub"], "ann@example.com", "student")
+    assert (quiz_id, answers) == ("q-1", [1, 0])
 
 
 def test_create_quiz_hands_the_questions_over_as_plain_dicts(worker, private_key_pem):

@@ -8,7 +8,7 @@ from services.kernel.errors import TokenExpired, Unauthorized
 from services.kernel.tokens import InvalidToken, TokenVerifier
 from services.realtime.door import Client
 from services.realtime.service import RealtimeService
-from tests import forge
+from tests.support import forge
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """The door's transport as units: the overrides of upstream internals agree with upstream, the
 session records fold the same whatever order two doors' records arrive in, and the replay
 window answers "is everything after this offset still here" correctly. No broker, no sockets:
-the real thing is in tests/integration/test_recovery.py."""
+the real thing is in tests/stack/test_recovery.py."""
 import random
 from unittest import mock
 

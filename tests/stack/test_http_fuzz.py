@@ -11,7 +11,8 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 
-from tests.integration.conftest import Api, log_text, own_vhost, running_stack
+from tests.support.api import Api
+from tests.support.stack import log_text, own_vhost, running_stack
 
 EXAMPLES_PER_OPERATION = 40
 # /health/ready answers 503 by design while a backing service is slow (a probe, no input);

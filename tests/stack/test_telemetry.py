@@ -12,7 +12,9 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from services import DOMAIN_SERVICES
-from tests.integration.conftest import Api, Campus, SocketClient, log_records, own_vhost, running_stack
+from tests.support.api import Api, Campus
+from tests.support.sockets import SocketClient
+from tests.support.stack import log_records, own_vhost, running_stack
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,9 @@ import time
 
 import pytest
 
-from tests.integration.conftest import Api, Campus, SocketClient, own_vhost, running_stack
+from tests.support.api import Api, Campus
+from tests.support.sockets import SocketClient
+from tests.support.stack import own_vhost, running_stack
 
 
 def progress_of(api, course, student):

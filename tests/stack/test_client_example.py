@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests import forge
-from tests.integration.conftest import free_port
+from tests.support import forge
+from tests.support.stack import free_ports
 
 SCRIPT = Path(__file__).resolve().parents[2] / "app" / "utils" / "websocket_client_example.py"
 
@@ -143,7 +143,7 @@ def test_a_wrong_password_exits_2(api, stack):
 
 
 def test_an_unreachable_server_exits_3():
-    done = finished("some-token", "--url", f"http://127.0.0.1:{free_port()}")
+    done = finished("some-token", "--url", f"http://127.0.0.1:{free_ports()}")
     assert done.returncode == 3 and done.stderr.startswith("unreachable: ")
 
 

@@ -4,7 +4,7 @@ import time
 import pytest
 import socketio
 
-from tests import forge
+from tests.support import forge
 
 
 @pytest.mark.parametrize("how", ["auth", "query", "header"])

@@ -2,10 +2,10 @@
 import time
 
 import pytest
-from nameko.extensions import ENTRYPOINT_EXTENSIONS_ATTR
 
-from services.realtime.service import RealtimeService
-from tests.integration.conftest import Api, SocketClient, log_records, own_vhost, running_stack
+from tests.support.api import Api, Campus
+from tests.support.sockets import SocketClient
+from tests.support.stack import log_records, own_vhost, running_stack
 
 
 @pytest.fixture(scope="module")
@@ -49,18 +49,6 @@ def test_rpc_work_is_spread_over_the_copies_of_auth(replicated):
             assert line["call_id_stack"][-1] == line["call_id"]
 
 
-def realtime_handles(source, event_type):
-    """Does the door subscribe to ``source``'s ``event_type`` (the courses contract)?"""
-    for name in dir(RealtimeService):
-        for extension in getattr(getattr(RealtimeService, name), ENTRYPOINT_EXTENSIONS_ATTR, ()):
-            if (getattr(extension, "source_service", None), getattr(extension, "event_type", None)) == \
-                    (source, event_type):
-                return True
-    return False
-
-
-@pytest.mark.skipif(not realtime_handles("courses", "course_updated"),
-                    reason="needs courses service (issue 3)")
 def test_each_door_delivers_a_room_broadcast_exactly_once(replicated):
     """The door's course_updated handler runs on one replica; KombuManager carries the
     emit to the room's clients on every replica, each of them getting it once."""
@@ -151,7 +139,6 @@ def test_when_a_door_dies_its_clients_come_back_through_the_other_and_rejoin(rep
     import threading
 
     from app.utils.websocket_client_example import CourseClient
-    from tests.integration.conftest import Campus
 
     doors = [Api(url) for url in replicated.urls]
     course, instructor = Campus(doors[1]).course()

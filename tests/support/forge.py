@@ -1,4 +1,6 @@
-"""Tokens for tests: genuine ones signed with the test key, and the classic forgeries."""
+"""Access tokens: genuine ones signed with a stack's key (as the auth service issues them),
+and the classic forgeries the door must refuse. The benchmark mints its clients' tokens
+here too: thousands of argon2id logins would measure the password hash, not the door."""
 import base64
 import json
 import time
@@ -17,9 +19,25 @@ def claims(**overrides):
     return {k: v for k, v in base.items() if v is not None}
 
 
+class Signer:
+    """Signs with one private key, loaded once (PEM text or bytes)."""
+
+    def __init__(self, private_pem):
+        pem = private_pem.encode() if isinstance(private_pem, str) else private_pem
+        self._key = serialization.load_pem_private_key(pem, password=None)
+
+    def sign(self, payload, headers=None):
+        return jwt.encode(payload, self._key, algorithm="EdDSA", headers=headers)
+
+    def token(self, user_id, role="student", ttl=600, email=None):
+        """A genuine access token for ``user_id``, valid for ``ttl`` seconds."""
+        now = int(time.time())
+        return self.sign(claims(sub=user_id, role=role, email=email or f"{role}-{user_id[:8]}@example.com",
+                                iat=now, exp=now + ttl))
+
+
 def sign(private_pem, payload, headers=None):
-    key = serialization.load_pem_private_key(private_pem.encode(), password=None)
-    return jwt.encode(payload, key, algorithm="EdDSA", headers=headers)
+    return Signer(private_pem).sign(payload, headers)
 
 
 def _b64(data):

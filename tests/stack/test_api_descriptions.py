@@ -6,7 +6,7 @@ every Socket.IO event and acknowledgement the clients receive against docs/async
 import jsonschema
 import pytest
 
-from tests import api_descriptions, surface
+from tests.support import api_descriptions
 
 
 @pytest.fixture(scope="module")
@@ -54,12 +54,11 @@ def test_real_http_answers_fit_the_openapi_document(api, served_openapi):
     check("GET", f"/api/v1/courses/{course['id']}/reviews", one + "/reviews", 200)
     check("POST", f"/api/v1/courses/{course['id']}/reviews", one + "/reviews", 409, token=student,
           json={"rating": 4})
-    if ("GET", one + "/progress") in surface.http_routes():  # the progress service's branch is merged
-        check("POST", f"/api/v1/videos/{video['id']}/progress", "/api/v1/videos/{video_id}/progress", 202,
-              token=student, json={"progress": 50, "timestamp": 30})
-        check("GET", f"/api/v1/courses/{course['id']}/progress", one + "/progress", 200, token=student)
-        check("GET", f"/api/v1/courses/{course['id']}/progress/students", one + "/progress/students", 200,
-              token=teacher)
+    check("POST", f"/api/v1/videos/{video['id']}/progress", "/api/v1/videos/{video_id}/progress", 202,
+          token=student, json={"progress": 50, "timestamp": 30})
+    check("GET", f"/api/v1/courses/{course['id']}/progress", one + "/progress", 200, token=student)
+    check("GET", f"/api/v1/courses/{course['id']}/progress/students", one + "/progress/students", 200,
+          token=teacher)
     check("GET", "/api/v1/courses/00000000-0000-0000-0000-000000000000", one, 404)
     check("POST", "/api/v1/courses", "/api/v1/courses", 422, token=teacher, json={"title": 5})
     check("GET", "/api/v1/auth/me", "/api/v1/auth/me", 401)
@@ -96,19 +95,17 @@ def test_real_socket_payloads_fit_the_asyncapi_document(api, campus, connect):
                 "new_enrollment", "new_review", "course_updated", "left_video", "user_left_video", "left_course",
                 "error"}
 
-    if "video_progress" in surface.handled_socket_events():  # the progress service's branch is merged
-        call(learner, "video_progress", {"video_id": video_id, "course_id": course["id"], "progress": 50,
-                                         "timestamp": 300})
-        expected |= {"student_progress", "progress_update"}
-        teacher.wait_for("progress_update")
-    if ("POST", "/api/v1/courses/{course_id}/quizzes") in surface.http_routes():  # the quizzes branch too
-        quiz = api.call("POST", f"/api/v1/courses/{course['id']}/quizzes", token=instructor["access_token"],
-                        json={"title": "Q", "passing_score": 50,
-                              "questions": [{"prompt": "2+2?", "choices": ["3", "4"], "correct_choice": 1}]})
-        api.call("POST", f"/api/v1/quizzes/{quiz.json()['data']['id']}/submissions",
-                 token=student["access_token"], json={"answers": [1]})
-        expected.add("quiz_submission")
-        teacher.wait_for("quiz_submission")
+    call(learner, "video_progress", {"video_id": video_id, "course_id": course["id"], "progress": 50,
+                                     "timestamp": 300})
+    expected |= {"student_progress", "progress_update"}
+    teacher.wait_for("progress_update")
+    quiz = api.call("POST", f"/api/v1/courses/{course['id']}/quizzes", token=instructor["access_token"],
+                    json={"title": "Q", "passing_score": 50,
+                          "questions": [{"prompt": "2+2?", "choices": ["3", "4"], "correct_choice": 1}]})
+    api.call("POST", f"/api/v1/quizzes/{quiz.json()['data']['id']}/submissions",
+             token=student["access_token"], json={"answers": [1]})
+    expected.add("quiz_submission")
+    teacher.wait_for("quiz_submission")
 
     teacher.wait_for("course_updated")
     learner.wait_for("new_review")

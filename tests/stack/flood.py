@@ -1,6 +1,6 @@
 """A registration flood, as an attacker's laptop sends it: its own process, many threads.
 
-    python -m tests.integration.flood URL --seconds 8 --concurrency 16 [--source 127.0.0.3] [--forwarded random]
+    python -m tests.stack.flood URL --seconds 8 --concurrency 16 [--source 127.0.0.3] [--forwarded random]
 
 SIGTERM ends it early; SIGSTOP / SIGCONT pause and resume it.
 Each thread registers new accounts back to back. ``--source`` sends from that local
@@ -9,7 +9,7 @@ address (any 127.x.y.z works on Linux), ``--forwarded random`` adds a made-up
 is seen (``{"first": "429", "after": 0.41}``), and once every thread has had it
 (``{"first": "429 to all", ...}``: from then on nothing the flood sent is let through),
 and one line with the totals at the end (``{"statuses": {"201": 20, "429": 931},
-"retry_after": {"429": ["42"]}}``). Run by tests/integration/test_abuse.py.
+"retry_after": {"429": ["42"]}}``). Run by tests/stack/test_abuse.py.
 """
 import argparse
 import json

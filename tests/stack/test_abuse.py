@@ -4,7 +4,7 @@ A platform of its own, with the default budgets (the shared stack raises them, s
 every test there makes its people from 127.0.0.1) and 127.0.0.2 as its trusted proxy.
 Callers come from loopback addresses of their own (any 127.x.y.z is this host on
 Linux), so each is a distinct address to the door, exactly as separate machines are.
-The flood runs in its own process (tests/integration/flood.py), as an attacker would.
+The flood runs in its own process (tests/stack/flood.py), as an attacker would.
 Latencies are compared with the same calls on the quiet platform, never with fixed
 speeds; each test prints its figures (docs/reliability.md quotes them).
 """
@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 
 from services.kernel.config import SETTINGS
-from tests.integration.conftest import own_vhost, running_stack
-from tests.integration.flood import session_from
+from tests.stack.flood import session_from
+from tests.support.stack import own_vhost, running_stack
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 PROXY = "127.0.0.2"
@@ -85,10 +85,10 @@ class Person:
 
 
 class Flood:
-    """tests/integration/flood.py in its own process."""
+    """tests/stack/flood.py in its own process."""
 
     def __init__(self, stack, seconds, concurrency, source=None, forwarded=None):
-        command = [sys.executable, "-m", "tests.integration.flood", stack.url, "--seconds", str(seconds),
+        command = [sys.executable, "-m", "tests.stack.flood", stack.url, "--seconds", str(seconds),
                    "--concurrency", str(concurrency)]
         command += ["--source", source] if source else []
         command += ["--forwarded", forwarded] if forwarded else []

@@ -3,7 +3,7 @@ import uuid
 
 import pytest
 
-from tests import forge
+from tests.support import forge
 
 
 def test_register_login_me(api):

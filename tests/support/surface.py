@@ -9,9 +9,10 @@ from pathlib import Path
 
 from nameko.extensions import ENTRYPOINT_EXTENSIONS_ATTR
 
+from services.realtime.gateway.relays import RELAYS
 from services.realtime.service import RealtimeService
 
-REALTIME_SOURCE = Path(__file__).resolve().parent.parent / "services" / "realtime"
+REALTIME_SOURCE = Path(__file__).resolve().parents[2] / "services" / "realtime"
 # sockets.emit("new_review", ...), self.send(sid, "error", ...): an event name as a literal
 EMIT_CALL = re.compile(r"\.(?:emit|send)\(\s*(?:[\w.\[\]]+\s*,\s*)?\"(\w+)\"")
 # schemas.parse_json_body(request, schemas.NewReview): the model a route validates its body with
@@ -53,10 +54,11 @@ def handled_socket_events():
 
 
 def emitted_socket_events():
-    """Every event the door sends: handlers' replies and every literal emit in its code."""
+    """Every event the door sends: handlers' replies, its relays and every literal emit in its code."""
     replies = {ep.reply_event for ep in entrypoints() if getattr(ep, "reply_event", None)}
+    relayed = {relay.socket_event for relay in RELAYS}
     literal = {name for path in REALTIME_SOURCE.rglob("*.py") for name in EMIT_CALL.findall(path.read_text())}
-    return replies | literal
+    return replies | relayed | literal
 
 
 def socket_payload_models():

@@ -12,7 +12,7 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ASYNCAPI = ROOT / "docs" / "asyncapi.yaml"
 SPEC_DOCUMENT = Path(os.environ.get("SPEC_DOCUMENT", ROOT.parent / "shared" / "spec" / "websocket-api.md"))
 API_TABLE = SPEC_DOCUMENT.parent.parent / "API.md"

@@ -10,8 +10,10 @@ import pytest
 import socketio
 
 from services.realtime import rooms
-from tests.integration.conftest import Api, Campus, SocketClient, own_vhost, running_stack
-from tests.integration.test_dashboard import browser  # noqa: F401  (the headless Chromium fixture)
+from tests.support.api import Api, Campus
+from tests.support.sockets import SocketClient
+from tests.support.stack import own_vhost, running_stack
+from tests.stack.test_dashboard import browser  # noqa: F401  (the headless Chromium fixture)
 
 ROOT = Path(__file__).resolve().parents[2]
 NPM_UI = ROOT / "tests" / "js" / "node_modules" / "@socket.io" / "admin-ui" / "ui" / "dist"

@@ -6,7 +6,7 @@ import sys
 import time
 
 from services.stack import ROOT
-from tests.integration.conftest import log_records, log_text, own_vhost
+from tests.support.stack import log_records, log_text, own_vhost
 
 
 def wait_for_line(stack, instance, predicate, timeout=10):

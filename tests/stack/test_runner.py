@@ -9,7 +9,7 @@ from sqlalchemy import create_engine, inspect
 
 from services.kernel.database import normalise_url
 from services.stack import ROOT
-from tests.conftest import create_postgres_database
+from tests.support.postgres import create_postgres_database
 
 
 def run_runner(*args, **env):

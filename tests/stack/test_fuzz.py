@@ -14,7 +14,7 @@ import websocket
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from tests.integration.conftest import log_text
+from tests.support.stack import log_text
 
 ERROR_CODES = {"missing_parameters", "invalid_parameters", "forbidden", "not_found", "rate_limited", "unavailable"}
 EVENTS = ["join_course", "leave_course", "join_video", "leave_video", "send_chat_message", "video_progress",

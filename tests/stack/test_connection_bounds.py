@@ -9,7 +9,9 @@ import pytest
 import requests
 import websocket
 
-from tests.integration.conftest import Api, Campus, SocketClient, own_vhost, running_stack
+from tests.support.api import Api, Campus
+from tests.support.sockets import SocketClient
+from tests.support.stack import own_vhost, running_stack
 
 
 def rss_kb(pid):
