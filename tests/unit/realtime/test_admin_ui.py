@@ -1,5 +1,5 @@
 """The Admin UI's switch and credentials (services/realtime/admin_ui.py); the UI itself runs
-in tests/integration/test_admin_ui.py."""
+in tests/stack/test_admin_ui.py."""
 import pytest
 import socketio
 
