@@ -247,12 +247,17 @@ def main(argv=None):
         if not port_is_free(port):
             print(f"Port {port} is already in use; stop what holds it or set PORT.", file=sys.stderr)
             return 1
+    metrics_port = int(env.get("METRICS_PORT") or 9100)
+    for port in range(metrics_port, metrics_port + len(DOMAIN_SERVICES) * args.replicas):
+        if not port_is_free(port):
+            print(f"Port {port} (the services' metrics) is already in use; stop what holds it or set METRICS_PORT.",
+                  file=sys.stderr)
+            return 1
     if not (env.get("JWT_PRIVATE_KEY") or env.get("JWT_PRIVATE_KEY_FILE")):
         private, public = ensure_dev_keys(Path(args.var) / "keys")
         env["JWT_PRIVATE_KEY_FILE"], env["JWT_PUBLIC_KEY_FILE"] = str(private), str(public)
 
-    stack = Stack(env, args.var, port=args.port, replicas=args.replicas,
-                  metrics_port=int(env.get("METRICS_PORT") or 9100))
+    stack = Stack(env, args.var, port=args.port, replicas=args.replicas, metrics_port=metrics_port)
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     stack.start()
