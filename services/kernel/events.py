@@ -5,6 +5,10 @@ A Nameko event is addressed by (source service, event type). Handlers subscribe 
 from the service named ``source``. Payloads are JSON objects whose fields are listed
 beside each event. Delivery is at-least-once: every payload carries an ``event_id``
 so handlers can be idempotent.
+
+Every event goes out through :class:`EventDispatcher` below (the ``Database`` dependency's
+publishing after commit, the door's progress flush), which stamps each one with the trace
+it belongs to and the moment it was sent.
 """
 import time
 from collections import namedtuple
@@ -48,6 +52,7 @@ transaction, not per row, and one door worker announcing them all."""
 # quizzes
 QUIZ_SUBMITTED = EventName("quizzes", "quiz_submitted")
 """{event_id, submission_id, quiz_id, course_id, user_id, user_email, score, passed, attempt}"""
+
 
 class EventDispatcher(nameko_events.EventDispatcher):
     """Nameko's dispatcher, reading the worker's context when each event is sent.
