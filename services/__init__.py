@@ -5,6 +5,6 @@ check and the deployment tests all read it.
 """
 
 # the services behind the door, each with its own database and a ``health`` RPC
-DOMAIN_SERVICES = ("auth", "courses", "progress", "quizzes")
+DOMAIN_SERVICES = ("auth", "courses", "progress", "quizzes", "chat")
 # started in this order; the door last, since it is ready only when they answer
 SERVICES = DOMAIN_SERVICES + ("realtime",)

@@ -78,12 +78,17 @@ export interface ErrorPayload {
     | "forbidden"
     | "not_found"
     | "rate_limited"
+    | "muted"
     | "token_expired"
     | "unavailable";
   /**
    * The client event that failed; null for a packet that named none (malformed).
    */
   event?: string | null;
+  /**
+   * With code `muted` only: when the sender's mute in this course ends (UTC).
+   */
+  until?: string;
   [k: string]: unknown;
 }
 
@@ -103,6 +108,23 @@ export interface JoinedVideoPayload {
   video_id: string;
   status: string;
   course_id?: string;
+  /**
+   * The room's latest messages (at most 50), oldest first, deleted ones left out; each is a `new_chat_message` payload. One sent while joining may also arrive live (same `id`).
+   *
+   *
+   * @maxItems 50
+   */
+  recent_messages?: {
+    id: string;
+    user_id: string;
+    user_email: string;
+    message: string;
+    timestamp: string;
+    client_timestamp?: string | number | null;
+    video_id?: string;
+    course_id?: string;
+    [k: string]: unknown;
+  }[];
   [k: string]: unknown;
 }
 
@@ -161,6 +183,11 @@ export interface CourseUpdatedPayload {
 }
 
 export interface NewChatMessagePayload {
+  /**
+   * Made by the server: unique, ordered by time (a UUIDv7). The key of the stored message (history, DELETE) and of `chat_message_deleted`.
+   *
+   */
+  id?: string;
   user_id: string;
   user_email: string;
   message: string;
@@ -174,6 +201,16 @@ export interface NewChatMessagePayload {
   client_timestamp?: string | number | null;
   video_id?: string;
   course_id?: string;
+  [k: string]: unknown;
+}
+
+export interface ChatMessageDeletedPayload {
+  /**
+   * The deleted message's id.
+   */
+  id: string;
+  video_id: string;
+  course_id: string;
   [k: string]: unknown;
 }
 
@@ -224,6 +261,7 @@ export interface ServerToClientEvents {
   user_joined_video: (data: UserJoinedVideoPayload) => void;
   user_left_video: (data: UserLeftVideoPayload) => void;
   new_chat_message: (data: NewChatMessagePayload) => void;
+  chat_message_deleted: (data: ChatMessageDeletedPayload) => void;
   student_progress: (data: StudentProgressPayload) => void;
   progress_update: (data: ProgressUpdatePayload) => void;
   quiz_submission: (data: QuizSubmissionPayload) => void;

@@ -25,6 +25,11 @@ class PlatformError(Exception):
     def __str__(self):
         return self.message
 
+    @property
+    def details(self):
+        """Fields the socket ``error`` payload carries beside ``message``, ``code`` and ``event``."""
+        return {}
+
 
 @deserialize_to_instance
 class BadRequest(PlatformError):
@@ -59,6 +64,24 @@ class Forbidden(PlatformError):
 @deserialize_to_instance
 class NotFound(PlatformError):
     status, code, socket_code = 404, "not_found", "not_found"
+
+
+@deserialize_to_instance
+class Muted(PlatformError):
+    """A chat message from a user muted in the course: refused until ``until`` (ISO 8601).
+
+    ``until`` travels in the exception's args, so it survives RPC like the type does.
+    """
+
+    status, code, socket_code = 403, "muted", "muted"
+
+    def __init__(self, message, until):
+        Exception.__init__(self, message, until)
+        self.message, self.field, self.until = message, None, until
+
+    @property
+    def details(self):
+        return {"until": self.until}
 
 
 @deserialize_to_instance

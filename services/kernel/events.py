@@ -42,6 +42,21 @@ reported_at}]}: what one door accepted in one flush interval, coalesced to one r
 (student, video): ``progress`` and ``furthest_position`` are the maxima seen, ``last_position``
 the latest position and ``reported_at`` (epoch seconds, the door's clock) when it was seen."""
 
+CHAT_MESSAGE_SENT = EventName("realtime", "chat_message_sent")
+"""{event_id, id, user_id, user_email, message, timestamp, client_timestamp, video_id, course_id}:
+one chat message the door emitted to its video room (the ``new_chat_message`` payload), handed
+to the chat service to store; ``event_id`` is the message's ``id`` (a UUIDv7 made by the door),
+so a message handed over twice is stored once."""
+
+# chat
+CHAT_MESSAGE_DELETED = EventName("chat", "chat_message_deleted")
+"""{event_id, id, video_id, course_id, deleted_by}: a stored message was deleted (once per message)."""
+
+CHAT_MUTE_CHANGED = EventName("chat", "chat_mute_changed")
+"""{event_id, course_id, user_id, until, version}: a user muted in a course until ``until``, or the
+mute lifted (``until`` null). Every door keeps the mutes in memory; ``version`` (epoch seconds of
+the change) orders changes, so an older one never undoes a newer."""
+
 # progress
 PROGRESS_RECORDED = EventName("progress", "progress_recorded")
 """{event_id, records: [{user_id, video_id, course_id, watched_seconds, last_position,

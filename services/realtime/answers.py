@@ -124,6 +124,30 @@ class Submission(Answer):
     attempt: int
 
 
+class ChatMessage(Answer):
+    """A stored chat message: the new_chat_message payload."""
+
+    id: str = Field(description="UUIDv7 made by the door: unique, and ordered by time as a string")
+    user_id: str
+    user_email: str
+    message: str
+    timestamp: str = Field(description="ISO 8601 UTC, stamped by the door")
+    client_timestamp: str | float | None = Field(default=None, description="the sender's own, as sent")
+    video_id: str
+    course_id: str
+
+
+class DeletedMessage(Answer):
+    id: str
+    deleted: Literal[True]
+
+
+class Mute(Answer):
+    course_id: str
+    user_id: str
+    until: str | None = Field(description="ISO 8601 UTC; null once lifted")
+
+
 class Status(Answer):
     status: str
 
@@ -132,6 +156,12 @@ class Meta(BaseModel):
     total: int
     limit: int
     offset: int
+
+
+class CursorMeta(BaseModel):
+    limit: int
+    before: str | None = Field(description="the message id the page ends before; null: the latest")
+    next_before: str | None = Field(description="pass as before for the page before this one; null: none")
 
 
 class ErrorDetail(BaseModel):

@@ -1,8 +1,8 @@
 """Dependencies of the realtime service: sockets, tokens, and the door's own memory.
 
-Each memory (memberships, rate windows, handled event ids, progress windows and the
-progress not yet flushed) is one object per door process, built in ``setup`` and shared
-by every worker of that process.
+Each memory (memberships, rate windows, handled event ids, progress windows, the
+progress not yet flushed, chat messages not yet handed over, the courses' mutes) is one
+object per door process, built in ``setup`` and shared by every worker of that process.
 """
 import logging
 import time
@@ -18,6 +18,7 @@ from services.kernel.tokens import TokenVerifier
 from services.realtime import metrics
 from services.realtime.addresses import TrustedProxies
 from services.realtime.door import Door
+from services.realtime.mutes import MuteTable
 from services.realtime.ratelimit import RateLimiter
 from services.realtime.reports import ReportBuffer, hand_over
 from services.realtime.rooms import Memberships
@@ -209,3 +210,90 @@ class ProgressReports(EventDispatcher):
 
     def _publish(self, message):
         self.publish(events.PROGRESS_REPORTED.event_type, message)
+
+
+class ChatMessages(EventDispatcher):
+    """Chat messages handed to the chat service: one persistent, confirmed, mandatory publish each.
+
+    ``send_chat_message`` emits to the room first, then calls ``hand_over(payload)``, then
+    acknowledges: the acknowledgement leaves only once the broker has confirmed that the
+    message sits in the chat service's durable queue, so a door killed right after an
+    acknowledgement loses nothing. The wait is one broker round trip, never a database or
+    an RPC. The chat service stores by the message's ``id`` (``event_id``), so a publish
+    repeated after a lost confirm stores nothing twice.
+
+    A publish the broker refuses (down, or no chat queue bound yet: ``mandatory``) is held
+    here and retried every ``RETRY_SECONDS`` in the background, in order; the sender is
+    acknowledged all the same (the room already has the message). Only a door that dies
+    while the broker refuses loses what it holds; a SIGTERM tries once more before stopping.
+    """
+
+    RETRY_SECONDS = 1.0
+    # one quick retry on a stale pooled connection (a broker restart); past that the
+    # message is held instead of keeping the sender's acknowledgement waiting
+    RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("mandatory", True)
+        kwargs.setdefault("retry_policy", self.RETRY_POLICY)
+        super().__init__(**kwargs)
+
+    def setup(self):
+        super().setup()
+        self.held = []
+        self._stopping = eventlet.Event()
+        self._retrier = None
+
+    def start(self):
+        self._retrier = self.container.spawn_managed_thread(self._retry_periodically)
+
+    def stop(self):
+        self._stopping.send(True)
+        if self._retrier is not None:
+            self._retrier.wait()
+        if not self.retry_held():
+            log.error("stopping with %d chat messages not handed over", len(self.held))
+
+    def get_dependency(self, worker_ctx):
+        return self.hand_over
+
+    def hand_over(self, payload):
+        """Publish one message (confirmed); True if the broker took it, else it is held."""
+        message = {"event_id": payload["id"], **payload}
+        if not self.held:
+            try:
+                self._publish(message)
+                return True
+            except Exception as exc:
+                log.warning("could not hand over chat message %s (%s: %s); holding it",
+                            payload["id"], type(exc).__name__, exc)
+        self.held.append(message)  # behind those already held: they go out in order
+        return False
+
+    def retry_held(self):
+        """Publish what is held, oldest first; True when nothing is left."""
+        while self.held:
+            try:
+                self._publish(self.held[0])
+            except Exception as exc:
+                log.warning("still holding %d chat messages (%s: %s)", len(self.held), type(exc).__name__, exc)
+                return False
+            self.held.pop(0)
+        return True
+
+    def _retry_periodically(self):
+        while not self._stopping.wait(self.RETRY_SECONDS):
+            self.retry_held()
+
+    def _publish(self, message):
+        self.publish(events.CHAT_MESSAGE_SENT.event_type, message)  # stamped: the chat service measures its lag
+
+
+class ChatMutes(DependencyProvider):
+    """The courses' mutes, one :class:`~services.realtime.mutes.MuteTable` per door process."""
+
+    def setup(self):
+        self.table = MuteTable()
+
+    def get_dependency(self, worker_ctx):
+        return self.table

@@ -30,6 +30,16 @@ class Page:
     offset: int
 
 
+@dataclass(frozen=True)
+class CursorPage:
+    """A page read by cursor (chat history): ``{"data": items, "meta": {limit, before, next_before}}``."""
+
+    items: list
+    limit: int
+    before: str | None
+    next_before: str | None
+
+
 # who may call a route, as its OpenAPI description says it
 ANYONE, USER, STUDENT, INSTRUCTOR = "anyone", "user", "student", "instructor"
 CALLERS = (ANYONE, USER, STUDENT, INSTRUCTOR)
@@ -38,13 +48,15 @@ CALLERS = (ANYONE, USER, STUDENT, INSTRUCTOR)
 class ApiEndpoint(HttpRequestHandler):
     """An HTTP route answering in API.md's envelope, and describing itself.
 
-    The worker returns the ``data`` (or a :class:`Page`, or a ready ``Response``); platform errors become
+    The worker returns the ``data`` (or a :class:`Page` / :class:`CursorPage`, or a ready
+    ``Response``); platform errors become
     ``{"error": {"code", "message"}}`` with their status. Anything unexpected is logged
     with its traceback here and answered as a bare 500, never with the traceback.
 
     The route's description is its own metadata, which ``openapi.py`` turns into the
     OpenAPI document: ``summary``; ``callers`` (one of :data:`CALLERS`); ``answer``, the
-    ``answers.py`` model of its ``data`` (a list of them with ``listing=True``); ``body``,
+    ``answers.py`` model of its ``data`` (a list of them with ``listing=True``, or with
+    ``cursor=True`` for a :class:`CursorPage` read with ``?limit=&before=``); ``body``,
     the ``schemas.py`` model it validates its body with; ``errors``, the error statuses
     it can answer; ``tag`` and an optional ``description``. A route without a summary or
     with unknown callers fails where it is declared, so the door cannot start with it.
@@ -53,13 +65,14 @@ class ApiEndpoint(HttpRequestHandler):
     server = Door()
 
     def __init__(self, method, url, status=200, *, summary, callers, answer=None, body=None, listing=False,
-                 errors=(), tag, description="", **kwargs):
+                 cursor=False, errors=(), tag, description="", **kwargs):
         if not summary or callers not in CALLERS or not tag:
             raise ValueError(f"{method} {url}: a route needs a summary, a tag and callers in {CALLERS}")
         kwargs.setdefault("expected_exceptions", PlatformError)
         self.status = status
         self.summary, self.callers, self.answer, self.body = summary, callers, answer, body
         self.listing, self.errors, self.tag, self.description = listing, tuple(errors), tag, description
+        self.cursor = cursor
         super().__init__(method, url, **kwargs)
 
     def response_from_result(self, result):
@@ -68,6 +81,9 @@ class ApiEndpoint(HttpRequestHandler):
         if isinstance(result, Page):
             body = {"data": result.items, "meta": {"total": result.total, "limit": result.limit,
                                                    "offset": result.offset}}
+        elif isinstance(result, CursorPage):
+            body = {"data": result.items, "meta": {"limit": result.limit, "before": result.before,
+                                                   "next_before": result.next_before}}
         else:
             body = {"data": result}
         return json_response(self.status, body)
@@ -134,6 +150,11 @@ class SocketEvent(Entrypoint):
             return result
         exc = exc_info[1]
         if isinstance(exc, PlatformError):
+            if exc.details:  # an error that says more (``muted``: until when)
+                payload = {"message": exc.message, "code": exc.socket_code, "event": self.socket_event,
+                           **exc.details}
+                self.door.send(client.sid, "error", payload)
+                return payload
             return self.door.send_error(client.sid, self.socket_event, exc.socket_code, exc.message)
         log.error("unhandled error in socket event %s", self.socket_event, exc_info=exc_info)
         return self.door.send_error(client.sid, self.socket_event, "unavailable", "Internal error")

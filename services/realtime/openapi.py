@@ -15,12 +15,12 @@ from nameko.extensions import ENTRYPOINT_EXTENSIONS_ATTR
 from pydantic.json_schema import models_json_schema
 
 from services.realtime import schemas
-from services.realtime.answers import ErrorAnswer, Meta
+from services.realtime.answers import CursorMeta, ErrorAnswer, Meta
 from services.realtime.entrypoints import ANYONE, INSTRUCTOR, STUDENT, USER, ApiEndpoint
 
 REF = "#/components/schemas/{model}"
-TAGS = ("auth", "courses", "progress", "quizzes", "health", "docs")
-ROUTE_ORDER = ("health", "docs", "auth", "courses", "progress", "quizzes")  # of the paths in the document
+TAGS = ("auth", "courses", "progress", "quizzes", "chat", "health", "docs")
+ROUTE_ORDER = ("health", "docs", "auth", "courses", "progress", "quizzes", "chat")  # of the paths in the document
 
 
 def routes(service_cls=None):
@@ -75,6 +75,13 @@ def _operation(route, ref):
                                                         "default": 20}},
             {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0, "default": 0}},
         ]
+    if route.cursor:
+        parameters += [
+            {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100,
+                                                        "default": 50}},
+            {"name": "before", "in": "query", "schema": {"type": "string"},
+             "description": "a message id: the page ends just before it"},
+        ]
     if parameters:
         operation["parameters"] = parameters
     if route.body is not None:
@@ -88,10 +95,10 @@ def _operation(route, ref):
 def _success(route, ref):
     if route.answer is None:
         return {"description": STATUS_TEXT[route.status], "content": {"application/json": {"schema": {}}}}
-    if route.listing:
+    if route.listing or route.cursor:
         data = {"type": "array", "items": {"$ref": ref(route.answer)}}
         schema = {"type": "object", "required": ["data", "meta"],
-                  "properties": {"data": data, "meta": {"$ref": ref(Meta)}}}
+                  "properties": {"data": data, "meta": {"$ref": ref(CursorMeta if route.cursor else Meta)}}}
     else:
         schema = {"type": "object", "required": ["data"], "properties": {"data": {"$ref": ref(route.answer)}}}
     return {"description": STATUS_TEXT[route.status], "content": {"application/json": {"schema": schema}}}
@@ -110,7 +117,7 @@ def _operation_id(route):
 def document(service_cls=None):
     """The OpenAPI document of the door's routes as a dict (built once per process)."""
     door_routes = routes(service_cls)
-    models = {m for r in door_routes for m in (r.answer, r.body) if m is not None} | {Meta, ErrorAnswer}
+    models = {m for r in door_routes for m in (r.answer, r.body) if m is not None} | {Meta, CursorMeta, ErrorAnswer}
     # requests are described as the door validates them, answers as it sends them
     keyed = sorted(((m, "validation" if issubclass(m, schemas.Strict) else "serialization") for m in models),
                    key=lambda pair: pair[0].__name__)

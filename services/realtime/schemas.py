@@ -115,6 +115,28 @@ class VideoProgress(Loose):
     timestamp: Position
 
 
+class NewMute(Strict):
+    user_id: Identifier
+    minutes: int
+
+
+def cursor_params(request, default_limit=50, max_limit=100):
+    """``?limit=&before=`` of a history read: a checked limit, and the message id to read before."""
+    raw = request.args.get("limit")
+    limit = default_limit
+    if raw not in (None, ""):
+        try:
+            limit = int(raw)
+        except ValueError:
+            raise ValidationFailed("limit: must be a whole number", "limit") from None
+        if not 1 <= limit <= max_limit:
+            raise ValidationFailed(f"limit: must be from 1 to {max_limit}", "limit")
+    before = request.args.get("before") or None
+    if before is not None and len(before) > 64:
+        raise ValidationFailed("before: must be a message id", "before")
+    return limit, before
+
+
 def page_params(request, default_limit=20, max_limit=100):
     """``?limit=&offset=`` as two checked integers."""
     values = {}

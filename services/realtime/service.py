@@ -7,10 +7,11 @@ from nameko.dependency_providers import Config
 
 from services.kernel.rpc import RpcClient
 from services.realtime.dependencies import (
-    ClientAddresses, HandledEvents, MembershipCache, ProgressReports, ProgressThrottle, RateLimits, RevokedSessions,
-    Sockets, Tokens,
+    ChatMessages, ChatMutes, ClientAddresses, HandledEvents, MembershipCache, ProgressReports, ProgressThrottle,
+    RateLimits, RevokedSessions, Sockets, Tokens,
 )
 from services.realtime.gateway.accounts import AccountsGateway
+from services.realtime.gateway.chat import ChatGateway
 from services.realtime.gateway.courses import CoursesGateway
 from services.realtime.gateway.docs import DocsGateway
 from services.realtime.gateway.health import HealthGateway
@@ -20,8 +21,8 @@ from services.realtime.gateway.quizzes import QuizzesGateway
 from services.realtime.gateway.relays import RelaysGateway
 
 
-class RealtimeService(HealthGateway, MetricsGateway, AccountsGateway, CoursesGateway, ProgressGateway,
-                      QuizzesGateway, RelaysGateway, DocsGateway):
+class RealtimeService(HealthGateway, MetricsGateway, AccountsGateway, CoursesGateway, ChatGateway,
+                      ProgressGateway, QuizzesGateway, RelaysGateway, DocsGateway):
     name = "realtime"
 
     sockets = Sockets()
@@ -34,8 +35,11 @@ class RealtimeService(HealthGateway, MetricsGateway, AccountsGateway, CoursesGat
     config = Config()
     progress_throttle = ProgressThrottle()
     progress_reports = ProgressReports()
+    chat_messages = ChatMessages()
+    chat_mutes = ChatMutes()
 
     auth = RpcClient("auth")
     courses = RpcClient("courses")
     progress = RpcClient("progress")
     quizzes = RpcClient("quizzes")
+    chat = RpcClient("chat")

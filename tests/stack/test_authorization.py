@@ -5,6 +5,7 @@ coverage tests fail as soon as the door grows a route or event that is not liste
 no entrypoint ships without its refusals being tried against the real stack.
 """
 import inspect
+import time
 
 import pytest
 from nameko.extensions import ENTRYPOINT_EXTENSIONS_ATTR
@@ -12,6 +13,7 @@ from nameko.extensions import ENTRYPOINT_EXTENSIONS_ATTR
 from services.realtime.entrypoints import ANYONE, ApiEndpoint, SocketEvent
 from services.realtime.service import RealtimeService
 from tests.support.api import Api, Campus
+from tests.support.sockets import SocketClient
 
 QUIZ = {"title": "Week 1", "passing_score": 50,
         "questions": [{"prompt": "2 + 2?", "choices": ["3", "4"], "correct_choice": 1}]}
@@ -38,6 +40,14 @@ ROUTES = {
     ("POST", "/api/v1/quizzes/<quiz_id>/submissions"): ({"answers": [1]}, ["outsider", "rival_student",
                                                                            "rival_instructor", "instructor"]),
     ("GET", "/api/v1/quizzes/<quiz_id>/submissions"): (None, ["outsider", "rival_student", "rival_instructor"]),
+    ("GET", "/api/v1/videos/<video_id>/messages"): (None, ["outsider", "rival_student", "rival_instructor"]),
+    # the message is the instructor's: a student of the course is neither its author nor the instructor
+    ("DELETE", "/api/v1/videos/<video_id>/messages/<message_id>"): (None, ["outsider", "rival_student",
+                                                                          "rival_instructor", "student"]),
+    ("POST", "/api/v1/courses/<course_id>/mutes"): ({"user_id": "someone", "minutes": 5},
+                                                    ["outsider", "student", "rival_student", "rival_instructor"]),
+    ("DELETE", "/api/v1/courses/<course_id>/mutes/<user_id>"): (None, ["outsider", "student", "rival_student",
+                                                                       "rival_instructor"]),
     ("POST", "/api/v1/auth/logout"): (None, []),
     ("GET", "/api/v1/auth/me"): (None, []),
 }
@@ -82,19 +92,33 @@ def test_every_socket_event_has_its_refusals_listed():
 
 @pytest.fixture(scope="module")
 def world(stack):
-    """Two courses with their people, a video and a quiz in course A."""
+    """Two courses with their people, a video, a quiz and a stored chat message of the instructor in course A."""
     api = Api(stack.url)
     campus = Campus(api)
     course, instructor = campus.course()
     rival_course, rival_instructor = campus.course()
     quiz = api.call("POST", f"/api/v1/courses/{course['id']}/quizzes", token=instructor["access_token"],
                     json=QUIZ).json()["data"]
+    video_id = course["videos"][0]["id"]
+    chat = SocketClient(stack.url).connect(auth={"token": instructor["access_token"]})
+    try:
+        chat.sio.call("join_video", {"video_id": video_id}, timeout=10)
+        message_id = chat.sio.call("send_chat_message", {"video_id": video_id, "message": "welcome"}, timeout=10)["id"]
+    finally:
+        chat.close()
+    # stored asynchronously: wait, so that a refusal below is a 403 for the right reason, not a 404
+    deadline = time.monotonic() + 15
+    while message_id not in {m["id"] for m in api.call("GET", f"/api/v1/videos/{video_id}/messages",
+                                                       token=instructor["access_token"]).json()["data"]}:
+        assert time.monotonic() < deadline, "the instructor's chat message was not stored"
+        time.sleep(0.1)
+    student = campus.enrolled_student(course)
     return {
-        "course": course, "video_id": course["videos"][0]["id"], "quiz": quiz,
+        "course": course, "video_id": video_id, "quiz": quiz, "message_id": message_id,
         "rival_course": rival_course, "rival_video_id": rival_course["videos"][0]["id"],
         "people": {
             "instructor": instructor, "rival_instructor": rival_instructor,
-            "student": campus.enrolled_student(course), "rival_student": campus.enrolled_student(rival_course),
+            "student": student, "rival_student": campus.enrolled_student(rival_course),
             "outsider": api.new_user(),
         },
     }
@@ -102,7 +126,8 @@ def world(stack):
 
 def concrete(path, world):
     return (path.replace("<course_id>", world["course"]["id"]).replace("<video_id>", world["video_id"])
-            .replace("<quiz_id>", world["quiz"]["id"]))
+            .replace("<quiz_id>", world["quiz"]["id"]).replace("<message_id>", world["message_id"])
+            .replace("<user_id>", world["people"]["student"]["user"]["id"]))
 
 
 @pytest.mark.parametrize("method, path", sorted(ROUTES))

@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 
 from tests.support.stack import log_text
 
-ERROR_CODES = {"missing_parameters", "invalid_parameters", "forbidden", "not_found", "rate_limited", "unavailable"}
+ERROR_CODES = {"missing_parameters", "invalid_parameters", "forbidden", "not_found", "rate_limited", "muted",
+               "unavailable"}
 EVENTS = ["join_course", "leave_course", "join_video", "leave_video", "send_chat_message", "video_progress",
           "no_such_event", "connect", "disconnect", "connect_error"]
 KEYS = ["course_id", "video_id", "message", "timestamp", "progress", "__proto__", "", "💥"]

@@ -1,6 +1,8 @@
 """Courses: the course rows of API.md, the course/video rooms and chat (room relays: relays.py)."""
+import uuid6
+
 from services.kernel.clock import iso, utcnow
-from services.kernel.errors import Forbidden, RateLimited, ValidationFailed
+from services.kernel.errors import Forbidden, Muted, PlatformError, RateLimited, ValidationFailed
 from services.realtime import answers, rooms, schemas
 from services.realtime.entrypoints import ANYONE, INSTRUCTOR, STUDENT, Page, api, on_socket
 from services.realtime.gateway import Gateway
@@ -113,9 +115,17 @@ class CoursesGateway(Gateway):
         video_id = schemas.validate(data, schemas.VideoRef).video_id
         answer = rooms.require_member(self.membership(client.user_id, video_id=video_id), "video")
         room = rooms.video_room(answer["video_id"])
+        # in the room before reading history: a message sent meanwhile is then seen live,
+        # perhaps in the history too (same ``id``), rather than in neither
         self.sockets.enter_room(client.sid, room)
+        try:
+            recent = self.chat.recent_messages(answer["video_id"])
+        except PlatformError:
+            self.sockets.leave_room(client.sid, room)
+            raise
         self.sockets.emit("user_joined_video", self._presence(client, answer), to=room, skip_sid=client.sid)
-        return {"video_id": answer["video_id"], "course_id": answer["course_id"], "status": "Joined successfully"}
+        return {"video_id": answer["video_id"], "course_id": answer["course_id"], "status": "Joined successfully",
+                "recent_messages": recent}
 
     @on_socket("leave_video", reply="left_video")
     def leave_video(self, client, data):
@@ -146,12 +156,20 @@ class CoursesGateway(Gateway):
         if not self.limits.allow(CHAT_RATE, "chat", client.user_id):
             raise RateLimited("too many chat messages: at most 20 in 10 seconds")
         answer = self.membership(client.user_id, video_id=chat.video_id)
+        muted_until = self.chat_mutes.muted_until(answer.get("course_id"), client.user_id)
+        if muted_until is not None:
+            raise Muted("you are muted in this course's chat", iso(muted_until))
         payload = {
+            # made here, not by the database: the room sees it at once, and it is the key the
+            # chat service stores by (a UUIDv7: unique, and ordered by time as a string)
+            "id": str(uuid6.uuid7()),
             "user_id": client.user_id, "user_email": client.email, "message": message,
             "timestamp": iso(utcnow()), "client_timestamp": chat.timestamp,
             "video_id": chat.video_id, "course_id": answer.get("course_id"),
         }
         self.sockets.emit("new_chat_message", payload, to=room)
+        # acknowledged once the broker holds it for the chat service (see ChatMessages)
+        self.chat_messages(payload)
         return payload
 
     @staticmethod

@@ -92,6 +92,14 @@ def quiz_submission(event):
     }
 
 
+def chat_message_deleted(event):
+    return {"id": event["id"], "video_id": event["video_id"], "course_id": event["course_id"]}
+
+
+def video_room(row):
+    return rooms.video_room(row["video_id"])
+
+
 def course_room(row):
     return rooms.course_room(row["course_id"])
 
@@ -112,6 +120,7 @@ RELAYS = (
     Relay(events.PROGRESS_RECORDED, "progress_update", progress_update, instructor_room,
           rows=lambda event: event["records"]),
     Relay(events.QUIZ_SUBMITTED, "quiz_submission", quiz_submission, instructor_room),
+    Relay(events.CHAT_MESSAGE_DELETED, "chat_message_deleted", chat_message_deleted, video_room),
 )
 
 # the door's relay entrypoints: one ``on_<event_type>`` per row of the table

@@ -14,6 +14,7 @@ ENROLLMENT = {"event_id": "e-1", "enrollment_id": "en-1", "course_id": "c-1", "i
 REVIEW = {"event_id": "e-2", "review_id": "r-1", "course_id": "c-1", "user_id": "u-1",
           "user_email": "ann@example.com", "rating": 4, "comment": "Clear", "created_at": "2026-01-01T00:00:00Z",
           "average_rating": 4.5, "review_count": 2}
+DELETED = {"event_id": "e-4", "id": "m-1", "video_id": "v-1", "course_id": "c-1", "deleted_by": "t-1"}
 COURSE = {"event_id": "e-3", "course_id": "c-1", "instructor_id": "t-1", "title": "New", "description": None,
           "published": True, "changed": ["title", "published"]}
 
@@ -33,6 +34,8 @@ def worker():
     ("on_course_updated", COURSE, "course_updated", {
         "course_id": "c-1", "title": "New", "description": None, "published": True,
         "changed": ["title", "published"]}, "course_c-1"),
+    ("on_chat_message_deleted", DELETED, "chat_message_deleted", {
+        "id": "m-1", "video_id": "v-1", "course_id": "c-1"}, "video_v-1"),
 ])
 def test_each_event_reaches_its_rooms_once_with_its_payload(worker, handler, event, socket_event, payload, to):
     getattr(worker, handler)(event)
@@ -50,4 +53,4 @@ def test_every_relay_is_a_pooled_handler_named_for_its_event():
         assert entrypoint.handler_type == SERVICE_POOL
     assert {relay.event for relay in RELAYS} == {events.ENROLLMENT_CREATED, events.REVIEW_CREATED,
                                                  events.COURSE_UPDATED, events.PROGRESS_RECORDED,
-                                                 events.QUIZ_SUBMITTED}
+                                                 events.QUIZ_SUBMITTED, events.CHAT_MESSAGE_DELETED}

@@ -1,0 +1,1 @@
+"""Chat: the messages of each video room, kept for history and moderation, and who is muted."""
