@@ -166,6 +166,12 @@ def test_each_alert_fires_past_its_threshold_and_not_below(promtool):
     assert {"DoorDown", "RpcLatencyHigh", "EventLagHigh", "DoorErrorRate", "RecoveryWindowPressure"} <= covered
 
 
+def test_every_domain_service_is_watched_for_being_down():
+    down = next(rule for rule in alert_rules() if rule["alert"] == "ServiceMetricsDown")
+    jobs = re.fullmatch(r'up\{job=~"([a-z|]+)"\} == 0', down["expr"]).group(1).split("|")
+    assert sorted(jobs) == sorted(services.DOMAIN_SERVICES)
+
+
 def test_promtool_notices_a_broken_rule(promtool, tmp_path):
     broken = tmp_path / "broken.yml"
     broken.write_text(ALERTS.read_text().replace("> 1\n", "> > 1\n", 1))
