@@ -79,7 +79,7 @@ test: $(STAMP) $(JS_STAMP) $(TS_STAMP) browser deploy-tools
 	$(BIN)/pytest --ignore=tests/faults
 	$(BIN)/pytest tests/faults
 
-test-faults: $(STAMP)
+test-faults: $(STAMP) $(JS_STAMP)
 	$(BIN)/pytest tests/faults
 
 test-unit: $(STAMP)

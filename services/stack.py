@@ -78,12 +78,15 @@ class Stack:
     ``metrics_port`` up, or any free ones when it is None; the doors serve theirs at ``/metrics``.
     """
 
-    def __init__(self, env, var_dir, port=5000, echo=True, replicas=1, metrics_port=None):
+    def __init__(self, env, var_dir, port=5000, echo=True, replicas=1, door_replicas=None, metrics_port=None):
         self.env = dict(env)
         self.var_dir = Path(var_dir)
         self.port = port
         self.echo = echo
         self.replicas = replicas
+        # the doors alone may have more copies (tests of sessions moving between doors
+        # need two doors, not two of every service: a stack of 10 processes is heavy)
+        self.door_replicas = door_replicas or replicas
         self.processes = {}
         self.log_dir = self.var_dir / "logs"
         domain_instances = [self.instance_name(service, index)
@@ -98,14 +101,15 @@ class Stack:
     @property
     def urls(self):
         """One URL per door replica."""
-        return [f"http://127.0.0.1:{self.port + index}" for index in range(self.replicas)]
+        return [f"http://127.0.0.1:{self.port + index}" for index in range(self.door_replicas)]
 
     @staticmethod
     def instance_name(service, index):
         return service if index == 0 else f"{service}-{index + 1}"
 
     def instances(self, service):
-        return [self.instance_name(service, index) for index in range(self.replicas)]
+        copies = self.door_replicas if service == DOOR else self.replicas
+        return [self.instance_name(service, index) for index in range(copies)]
 
     def service_env(self, service, index=0):
         env = dict(self.env)

@@ -4,6 +4,7 @@ import time
 import pytest
 
 from tests.support.api import Api, Campus
+from tests.support.proxies import TcpProxy
 from tests.support.sockets import SocketClient
 from tests.support.stack import log_records, own_vhost, running_stack
 
@@ -83,55 +84,6 @@ def test_each_door_delivers_a_room_broadcast_exactly_once(replicated):
             client.close()
 
 
-class FailoverProxy:
-    """What a load balancer does for a reconnecting client: connect to the first door that
-    answers (so every request goes to the same live door: sticky, as long-polling needs)."""
-
-    def __init__(self, backends):
-        import socket
-        import threading
-
-        self.backends = backends
-        self.listener = socket.socket()
-        self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen(64)
-        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        import socket
-        import threading
-
-        while True:
-            client, _ = self.listener.accept()
-            for host, port in self.backends:
-                try:
-                    upstream = socket.create_connection((host, port), timeout=2)
-                    upstream.settimeout(None)
-                    break
-                except OSError:
-                    continue
-            else:
-                client.close()
-                continue
-            for source, target in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(source, target), daemon=True).start()
-
-    @staticmethod
-    def _pipe(source, target):
-        try:
-            while data := source.recv(65536):
-                target.sendall(data)
-        except (OSError, EOFError):  # eventlet raises EOFError for a socket closed under it
-            pass
-        finally:
-            for sock in (source, target):
-                try:
-                    sock.close()
-                except OSError:
-                    pass
-
-
 def test_when_a_door_dies_its_clients_come_back_through_the_other_and_rejoin(replicated):
     """The client library rejoins (the server does not remember a connection's rooms):
     app/utils/websocket_client_example.py re-sends its joins on every (re)connect."""
@@ -143,7 +95,9 @@ def test_when_a_door_dies_its_clients_come_back_through_the_other_and_rejoin(rep
     doors = [Api(url) for url in replicated.urls]
     course, instructor = Campus(doors[1]).course()
     student = Campus(doors[1]).enrolled_student(course)
-    proxy = FailoverProxy([("127.0.0.1", replicated.port), ("127.0.0.1", replicated.port + 1)])
+    # what a load balancer does for a reconnecting client: connect to the first door that
+    # answers (so every request goes to the same live door: sticky, as long-polling needs)
+    proxy = TcpProxy(replicated.port, replicated.port + 1)
     # long-polling: a browser behind this balancer would send the balancer's origin, which
     # the doors here are not configured to allow; requests sends no Origin at all
     client = CourseClient(proxy.url, student["access_token"], courses=[course["id"]], transport="polling")
@@ -168,5 +122,6 @@ def test_when_a_door_dies_its_clients_come_back_through_the_other_and_rejoin(rep
         print(f"\nfailover: reconnected through the other door and rejoined {back_after:.1f}s after the kill")
     finally:
         client.sio.disconnect()
+        proxy.close()
         replicated.start_service("realtime")
         replicated.wait_ready(timeout=60)

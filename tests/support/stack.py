@@ -58,12 +58,14 @@ def stack_env(amqp_uri, key_files, **settings):
 
 
 @contextmanager
-def running_stack(amqp_uri, key_files, var_dir, replicas=1, ready_timeout=90, settings=TEST_SETTINGS, **more):
+def running_stack(amqp_uri, key_files, var_dir, replicas=1, ready_timeout=90, settings=TEST_SETTINGS,
+                  door_replicas=None, **more):
     """The whole platform, started exactly as ``make run`` starts it, with ``replicas``
-    processes of every service; ``settings`` (a test stack's unless given), then ``more``
-    on top of them, are added to its environment."""
-    running = Stack(stack_env(amqp_uri, key_files, **{**settings, **more}), var_dir, port=free_ports(replicas),
-                    echo=False, replicas=replicas)
+    processes of every service (``door_replicas`` of the door, if given); ``settings`` (a
+    test stack's unless given), then ``more`` on top of them, are added to its environment."""
+    doors = door_replicas or replicas
+    running = Stack(stack_env(amqp_uri, key_files, **{**settings, **more}), var_dir, port=free_ports(doors),
+                    echo=False, replicas=replicas, door_replicas=doors)
     running.start()
     try:
         running.wait_ready(timeout=ready_timeout)
