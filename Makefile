@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # processes of every service for `make run` (doors on 5000, 5001, ...)
 REPLICAS ?= 1
 
-.PHONY: run test test-unit test-stack test-faults install browser typescript-events vendor-socketio screenshot test-deployment deploy-tools bench clean
+.PHONY: run test test-unit test-stack test-faults install browser typescript-events vendor-socketio vendor-admin-ui screenshot test-deployment deploy-tools bench clean
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required (set PYTHON=...)"; exit 1; }
@@ -48,6 +48,23 @@ typescript-events: $(TS_STAMP)
 vendor-socketio: $(JS_STAMP)
 	cp tests/js/node_modules/socket.io-client/dist/socket.io.min.js services/realtime/static/vendor/
 
+## copy the Socket.IO Admin UI's built files (tests/js pins @socket.io/admin-ui) for the door to serve
+## at /admin/ when ADMIN_UI_USERNAME/PASSWORD are set, without source maps; its icon font (@mdi/font,
+## pinned there too) instead of the CDN's, and no web font: the door may run on a closed network
+ADMIN_UI_DIST := tests/js/node_modules/@socket.io/admin-ui/ui/dist
+MDI := tests/js/node_modules/@mdi/font
+ADMIN_UI_STATIC := services/realtime/static/admin
+vendor-admin-ui: $(JS_STAMP)
+	rm -rf $(ADMIN_UI_STATIC) && mkdir -p $(ADMIN_UI_STATIC)/mdi/css $(ADMIN_UI_STATIC)/mdi/fonts
+	cd $(ADMIN_UI_DIST) && find . -type f ! -name '*.map' ! -name index.html -exec cp --parents {} $(CURDIR)/$(ADMIN_UI_STATIC)/ \;
+	cp $(ADMIN_UI_DIST)/../../LICENSE $(ADMIN_UI_STATIC)/LICENSE
+	cp $(MDI)/css/materialdesignicons.min.css $(ADMIN_UI_STATIC)/mdi/css/
+	cp $(MDI)/fonts/materialdesignicons-webfont.woff2 $(ADMIN_UI_STATIC)/mdi/fonts/
+	cp $(MDI)/LICENSE $(ADMIN_UI_STATIC)/mdi/LICENSE
+	sed -E -e 's#<link rel="stylesheet" href="https://fonts.googleapis.com/[^"]*">##' \
+	  -e 's#https://cdn.jsdelivr.net/npm/@mdi/font@latest/css/#mdi/css/#' \
+	  $(ADMIN_UI_DIST)/index.html > $(ADMIN_UI_STATIC)/index.html
+
 ## retake docs/dashboard.png (the README's picture of the dashboard)
 screenshot: $(STAMP) $(JS_STAMP) browser
 	DASHBOARD_SCREENSHOT=docs/dashboard.png $(BIN)/pytest -q -rs tests/stack/test_dashboard.py -k live
@@ -76,10 +93,20 @@ test-deployment: $(STAMP) deploy-tools
 
 ## docker-compose (Debian's package) checks docker-compose.yml in the tests; without root
 ## or apt-get those tests are skipped and say why
-deploy-tools:
+deploy-tools: $(BIN)/promtool
 	@command -v docker-compose >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
 	  && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null; } \
 	  || echo "docker-compose could not be installed (needs root and apt-get): its tests will be skipped"
+
+## promtool checks and unit-tests deploy/observability's alert rules: taken out of Debian's
+## prometheus package (installing the package would also start a Prometheus server)
+$(BIN)/promtool: | $(BIN)/python
+	@if command -v promtool >/dev/null; then ln -sf "$$(command -v promtool)" $@; \
+	elif command -v apt-get >/dev/null && tmp=$$(mktemp -d) \
+	  && (cd $$tmp && { apt-get download -qq prometheus 2>/dev/null || { apt-get update -qq && apt-get download -qq prometheus; }; }) \
+	  && dpkg-deb --fsys-tarfile $$tmp/prometheus_*.deb | tar -xO ./usr/bin/promtool > $@.part \
+	  && chmod +x $@.part && mv $@.part $@; then rm -rf $$tmp; \
+	else rm -rf $$tmp $@.part; echo "promtool could not be installed (needs apt-get): its tests will be skipped"; fi
 
 # the benchmark's extras (matplotlib for the plot, py-spy for BENCH_PROFILE=1)
 BENCH_STAMP := $(VENV)/.bench-installed

@@ -10,6 +10,7 @@ Ctrl-C or SIGTERM stops the doors first (so clients are told), then the services
 """
 import argparse
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -21,7 +22,7 @@ import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
-from services import SERVICES
+from services import DOMAIN_SERVICES, SERVICES
 from services.kernel.reachability import broker_problem
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -72,10 +73,12 @@ class Stack:
     """The platform's processes, started with one environment and stopped together.
 
     Each process is an *instance*: ``auth`` for the first copy of a service, ``auth-2``
-    for the second, and so on; its output goes to ``logs/<instance>.log``.
+    for the second, and so on; its output goes to ``logs/<instance>.log``. Each instance
+    of a domain service serves its metrics on a port of its own (``metrics_ports``): from
+    ``metrics_port`` up, or any free ones when it is None; the doors serve theirs at ``/metrics``.
     """
 
-    def __init__(self, env, var_dir, port=5000, echo=True, replicas=1, door_replicas=None):
+    def __init__(self, env, var_dir, port=5000, echo=True, replicas=1, door_replicas=None, metrics_port=None):
         self.env = dict(env)
         self.var_dir = Path(var_dir)
         self.port = port
@@ -86,6 +89,10 @@ class Stack:
         self.door_replicas = door_replicas or replicas
         self.processes = {}
         self.log_dir = self.var_dir / "logs"
+        domain_instances = [self.instance_name(service, index)
+                            for index in range(replicas) for service in DOMAIN_SERVICES]
+        self.metrics_ports = {instance: any_free_port() if metrics_port is None else metrics_port + n
+                              for n, instance in enumerate(domain_instances)}
 
     @property
     def url(self):
@@ -110,6 +117,8 @@ class Stack:
             f"sqlite:///{self.var_dir / 'data' / f'{service}.db'}"
         if service == DOOR:
             env["WEB_SERVER_ADDRESS"] = f"0.0.0.0:{self.port + index}"
+        else:
+            env["METRICS_PORT"] = str(self.metrics_ports[self.instance_name(service, index)])
         env["PYTHONUNBUFFERED"] = "1"
         if service != "auth":
             # only the auth service ever sees the signing key
@@ -209,6 +218,21 @@ def port_is_free(port):
             return False
 
 
+def any_free_port():
+    """A free port below the kernel's ephemeral range: between this check and the service's
+    bind, no outgoing connection of another process can be given it."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as ports:
+            ephemeral_low = int(ports.read().split()[0])
+    except OSError:  # not Linux: the IANA range's start
+        ephemeral_low = 49152
+    for _ in range(200):
+        port = random.randrange(max(1024, ephemeral_low - 12000), ephemeral_low)
+        if port_is_free(port):
+            return port
+    raise RuntimeError("no free port below the ephemeral range")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", 5000)))
@@ -227,11 +251,17 @@ def main(argv=None):
         if not port_is_free(port):
             print(f"Port {port} is already in use; stop what holds it or set PORT.", file=sys.stderr)
             return 1
+    metrics_port = int(env.get("METRICS_PORT") or 9100)
+    for port in range(metrics_port, metrics_port + len(DOMAIN_SERVICES) * args.replicas):
+        if not port_is_free(port):
+            print(f"Port {port} (the services' metrics) is already in use; stop what holds it or set METRICS_PORT.",
+                  file=sys.stderr)
+            return 1
     if not (env.get("JWT_PRIVATE_KEY") or env.get("JWT_PRIVATE_KEY_FILE")):
         private, public = ensure_dev_keys(Path(args.var) / "keys")
         env["JWT_PRIVATE_KEY_FILE"], env["JWT_PUBLIC_KEY_FILE"] = str(private), str(public)
 
-    stack = Stack(env, args.var, port=args.port, replicas=args.replicas)
+    stack = Stack(env, args.var, port=args.port, replicas=args.replicas, metrics_port=metrics_port)
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     stack.start()
@@ -240,6 +270,8 @@ def main(argv=None):
         print(f"\nThe platform is up ({args.replicas} process(es) of each of {', '.join(SERVICES)}).\n"
               + "".join(f"  HTTP API at {url}/api/v1/, Socket.IO at {url}/socket.io/, dashboard at {url}/dashboard\n"
                         for url in stack.urls)
+              + "  Prometheus metrics at each door's /metrics and at "
+              + ", ".join(f"{instance} :{port}" for instance, port in stack.metrics_ports.items()) + "\n"
               + f"Logs in {stack.log_dir}. Ctrl-C stops it.\n", flush=True)
         while not stopping.is_set():
             for instance, process in stack.processes.items():

@@ -69,6 +69,17 @@ SETTINGS = {
     # containers: how long the runner waits for RabbitMQ and the database before giving
     # up (0: not at all; ``make run`` checks the broker itself before starting anything)
     "WAIT_FOR_DEPENDENCIES_SECONDS": "0",
+    # a domain service's own Prometheus metrics (the door's are at /metrics); empty: not served
+    "METRICS_PORT": "9100",
+    # traces go to an OTLP/HTTP collector (e.g. http://otel-collector:4318) only when this is set
+    "OTEL_EXPORTER_OTLP_ENDPOINT": None,
+    # tests only: each process also writes its finished spans as JSON lines into this directory
+    "SPAN_FILE_DIR": None,
+    # the Socket.IO Admin UI at the door's /admin/ (services/realtime/admin_ui.py): off unless
+    # both are set; ADMIN_UI_MODE "production" (statistics, read-only) or "development"
+    "ADMIN_UI_USERNAME": None,
+    "ADMIN_UI_PASSWORD": None,
+    "ADMIN_UI_MODE": "production",
     # the probe CLI: how long a health RPC may take before the probe fails
     "PROBE_TIMEOUT_SECONDS": "5",
 }

@@ -18,13 +18,14 @@ import logging
 import os
 from pathlib import Path
 
-from nameko.events import EventDispatcher
 from nameko.extensions import DependencyProvider
 from sqlalchemy import create_engine, event, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from services.kernel.errors import Conflict
+from services.kernel.events import EventDispatcher
+from services.kernel.telemetry import observe_transactions
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +146,7 @@ class Database(DependencyProvider):
         if not url:
             raise RuntimeError(f"DATABASE_URL is not set for service {self.container.service_name!r}")
         self.engine = make_engine(url)
+        observe_transactions(self.engine, self.container.service_name)
         self.units = {}
 
     def stop(self):

@@ -5,8 +5,15 @@ A Nameko event is addressed by (source service, event type). Handlers subscribe 
 from the service named ``source``. Payloads are JSON objects whose fields are listed
 beside each event. Delivery is at-least-once: every payload carries an ``event_id``
 so handlers can be idempotent.
+
+Every event goes out through :class:`EventDispatcher` below (the ``Database`` dependency's
+publishing after commit, the door's progress flush), which stamps each one with the trace
+it belongs to and the moment it was sent.
 """
+import time
 from collections import namedtuple
+
+from nameko import events as nameko_events
 
 EventName = namedtuple("EventName", "source event_type")
 
@@ -61,3 +68,25 @@ transaction, not per row, and one door worker announcing them all."""
 QUIZ_SUBMITTED = EventName("quizzes", "quiz_submitted")
 """{event_id, submission_id, quiz_id, course_id, user_id, user_email, score, passed, attempt}"""
 
+
+class EventDispatcher(nameko_events.EventDispatcher):
+    """Nameko's dispatcher, reading the worker's context when each event is sent.
+
+    Nameko's own copies the context into the headers once, when the worker starts; this
+    one does it per event, so the headers carry the trace context the worker runs in
+    (``services/kernel/telemetry.py``) and ``dispatched_at``, the moment of sending, from
+    which the handler measures how long the event waited.
+    """
+
+    def get_dependency(self, worker_ctx):
+        def dispatch(event_type, event_data):
+            self.publish(event_type, event_data, worker_ctx.context_data)
+
+        return dispatch
+
+    def publish(self, event_type, event_data, context_data=None):
+        """Send one event (also from outside a worker, with no ``context_data``)."""
+        headers = {**(context_data or {}), "dispatched_at": time.time()}
+        self.publisher.publish(
+            event_data, exchange=self.exchange, routing_key=event_type,
+            extra_headers={self._get_header_name(key): value for key, value in headers.items() if value is not None})

@@ -5,7 +5,9 @@ stdout (python-json-logger), tagged with the service name, with secrets redacted
 ``RequestLog`` is a Nameko dependency the runner attaches to every service: each
 worker (an RPC, an event, an HTTP route, a socket event) ends with one line naming
 the entrypoint, its call id and the chain of call ids that led to it, how long it
-took and how it ended. Following ``call_id_stack`` from the door's line to the auth
+took and how it ended. Every line logged inside a worker also carries ``trace_id``, the
+OpenTelemetry trace it belongs to (``services/kernel/telemetry.py``), which stays the same
+across RPCs and events. Following ``call_id_stack`` from the door's line to the auth
 service's line follows one request across processes.
 
 Arguments are never logged: ``login`` and ``register`` receive passwords, ``refresh``
@@ -19,6 +21,8 @@ import time
 
 from nameko.extensions import DependencyProvider
 from pythonjsonlogger.json import JsonFormatter
+
+from services.kernel.telemetry import current_trace_id
 
 # a token in a query string (``?token=...``, ``access_token=...``) or a header echoed
 # into a message; eventlet's access log line contains the full request line
@@ -84,6 +88,16 @@ class StderrAsLog(io.TextIOBase):
         return len(text)
 
 
+class TraceTag(logging.Filter):
+    """Adds the trace id of the worker a record is logged in (none outside workers)."""
+
+    def filter(self, record):
+        trace_id = current_trace_id()
+        if trace_id is not None:
+            record.trace_id = trace_id
+        return True
+
+
 def configure(service, level="INFO", stream=None, capture_stderr=False):
     """Send every log record of this process to ``stream`` (stdout) as one JSON line.
 
@@ -96,6 +110,7 @@ def configure(service, level="INFO", stream=None, capture_stderr=False):
         rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
     ))
     handler.addFilter(ServiceTag(service))
+    handler.addFilter(TraceTag())
     handler.addFilter(RedactSecrets())
     root = logging.getLogger()
     root.handlers[:] = [handler]

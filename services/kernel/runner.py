@@ -28,8 +28,8 @@ patch_psycopg()
 
 from nameko.cli.run import run  # noqa: E402
 
-from services import SERVICES  # noqa: E402
-from services.kernel import identity, logs, reachability  # noqa: E402,F401  (identity: its RPC wire type)
+from services import DOMAIN_SERVICES, SERVICES  # noqa: E402
+from services.kernel import identity, logs, reachability, telemetry  # noqa: E402,F401  (identity: its RPC wire type)
 from services.kernel.config import load_config  # noqa: E402
 from services.kernel.database import migrate  # noqa: E402
 
@@ -71,6 +71,9 @@ def main(argv=None):
     cls = service_class(name)
     # every service, whoever wrote it, logs one line per request with its call id
     cls.request_log = logs.RequestLog()
+    # ... and is timed and traced; the domain services serve their metrics on METRICS_PORT
+    telemetry.configure_tracing(name, config)
+    cls.telemetry = telemetry.Telemetry(serve_metrics=name in DOMAIN_SERVICES)
     run([cls], config)
     return 0
 

@@ -5,15 +5,17 @@ progress not yet flushed, chat messages not yet handed over, the courses' mutes)
 object per door process, built in ``setup`` and shared by every worker of that process.
 """
 import logging
+import time
 
 import eventlet
 from cachetools import TTLCache
-from nameko.events import EventDispatcher
 from nameko.extensions import DependencyProvider
 
-from services.kernel import events
+from services.kernel import events, telemetry
 from services.kernel.config import SETTINGS, read_secret
+from services.kernel.events import EventDispatcher
 from services.kernel.tokens import TokenVerifier
+from services.realtime import metrics
 from services.realtime.addresses import TrustedProxies
 from services.realtime.door import Door
 from services.realtime.mutes import MuteTable
@@ -44,7 +46,8 @@ class SocketsApi:
 
     def emit(self, event, payload, to, skip_sid=None):
         """To rooms (a name or a list; a client in several gets one copy) on every replica."""
-        self._door.sio.emit(event, payload, to=to, skip_sid=skip_sid)
+        with telemetry.span(f"emit {event}"):
+            self._door.sio.emit(event, payload, to=to, skip_sid=skip_sid)
 
     def enter_room(self, sid, room):
         self._door.sio.enter_room(sid, room)
@@ -175,6 +178,7 @@ class ProgressReports(EventDispatcher):
         config = self.container.config
         self.interval = float(config.get("PROGRESS_FLUSH_SECONDS", SETTINGS["PROGRESS_FLUSH_SECONDS"]))
         self.buffer = ReportBuffer()
+        metrics.watch_progress_buffer(self.buffer)
         self._stopping = eventlet.Event()
         self._flusher = None
 
@@ -197,10 +201,15 @@ class ProgressReports(EventDispatcher):
 
     def flush(self):
         """Hand what is held to the progress service; True when nothing is left unsent."""
-        return hand_over(self.buffer, self._publish)
+        if not len(self.buffer):
+            return True
+        started = time.perf_counter()
+        sent = hand_over(self.buffer, self._publish)
+        metrics.PROGRESS_FLUSH.labels("ok" if sent else "failed").observe(time.perf_counter() - started)
+        return sent
 
     def _publish(self, message):
-        self.publisher.publish(message, exchange=self.exchange, routing_key=events.PROGRESS_REPORTED.event_type)
+        self.publish(events.PROGRESS_REPORTED.event_type, message)
 
 
 class ChatMessages(EventDispatcher):
@@ -277,7 +286,7 @@ class ChatMessages(EventDispatcher):
             self.retry_held()
 
     def _publish(self, message):
-        self.publisher.publish(message, exchange=self.exchange, routing_key=events.CHAT_MESSAGE_SENT.event_type)
+        self.publish(events.CHAT_MESSAGE_SENT.event_type, message)  # stamped: the chat service measures its lag
 
 
 class ChatMutes(DependencyProvider):

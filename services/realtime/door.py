@@ -15,6 +15,7 @@ import logging
 from nameko.web.server import WebServer, parse_address
 
 from services.kernel.config import SETTINGS, split_list
+from services.realtime import admin_ui
 from services.realtime.addresses import TrustedProxies
 from services.realtime.connections import ConnectionRegistry
 from services.realtime.dispatch import Client, SocketDispatch  # noqa: F401  (Client: the workers' view)
@@ -71,10 +72,12 @@ class Door(WebServer):
         frames.install(self.sio.eio)
         self.sio.on("disconnect", self.dispatch.on_disconnect)
         self.sio.on("*", self.dispatch.on_event)
+        self.admin_ui = admin_ui.instrument(self.sio, config)  # None unless configured
 
     def get_wsgi_app(self):
         api = OriginPolicy(DoorApp(self), self.allowed_origins)
-        return frames.SocketIOApp(self.sio, dashboard(api))
+        http = dashboard(api)
+        return frames.SocketIOApp(self.sio, admin_ui.serve_ui(http) if self.admin_ui else http)
 
     def make_url_map(self):
         # socket entrypoints register with the door too; only HTTP ones have URL rules

@@ -12,7 +12,7 @@ import weakref
 
 import socketio
 from nameko.extensions import DependencyProvider
-from prometheus_client import REGISTRY, Counter, Histogram
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 
 from services.kernel.errors import PlatformError
@@ -36,6 +36,19 @@ HANDSHAKES_REFUSED = Counter(
 NOT_RESUMED = Counter(
     "realtime_sessions_not_resumed_total",
     "Reconnects that presented a session but got a fresh one, by reason", ["reason"])
+PROGRESS_BUFFERED = Gauge(
+    "realtime_progress_buffer_reports",
+    "Progress reports held by this replica until its next flush (one per student and video)")
+PROGRESS_FLUSH = Histogram(
+    "realtime_progress_flush_seconds",
+    "How long handing the held progress reports to the broker took, by outcome (ok, failed: kept for the next)",
+    ["outcome"], buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
+
+
+def watch_progress_buffer(buffer):
+    """Report ``buffer``'s size at each scrape (the door has one per process)."""
+    PROGRESS_BUFFERED.set_function(lambda: len(buffer))
+
 
 # the Socket.IO servers of this process (one per running door); read at scrape time
 _servers = weakref.WeakSet()
@@ -89,9 +102,15 @@ class DoorCollector:
         known.add_metric([], sum(len(m.sessions) for m in managers))
         outbox.add_metric([], sum(m.log.waiting for m in managers))
         window.add_metric([], sum(len(m.log.window) for m in managers))
+        # at capacity before RECOVERY_WINDOW_SECONDS have passed, a client that comes back within
+        # the window can no longer be replayed what it missed (the RecoveryWindowPressure alert)
+        capacity = GaugeMetricFamily(
+            "realtime_room_log_window_capacity", "Room events this replica holds in memory for replay at most")
+        capacity.add_metric([], sum(m.log.window.max_entries for m in managers))
         yield known
         yield outbox
         yield window
+        yield capacity
 
 
 REGISTRY.register(DoorCollector())

@@ -13,7 +13,8 @@ from tests.deployment.conftest import DEPLOYED, DOMAIN_SERVICES, DOOR, PROBE, RO
 pytestmark = pytest.mark.deployment
 
 
-@pytest.mark.parametrize("profile", [[], ["--profile", "scale"]], ids=["base", "scale"])
+@pytest.mark.parametrize("profile", [[], ["--profile", "scale"], ["--profile", "observability"]],
+                         ids=["base", "scale", "observability"])
 def test_docker_compose_accepts_the_file(docker_compose, profile):
     result = subprocess.run([docker_compose, "--env-file", ".env.example", *profile, "config", "-q"],
                             cwd=ROOT, capture_output=True, text=True, timeout=120)

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.deployment
 
 # the oldest Kubernetes we support (native preStop sleep) and the newest schemas bundled
 KUBERNETES_VERSIONS = ("1.30.0", kubernetes_validate.utils.latest_version())
-OPERATOR_KINDS = {"RabbitmqCluster", "Cluster", "Database"}
+OPERATOR_KINDS = {"RabbitmqCluster", "Cluster", "Database", "ServiceMonitor", "PodMonitor", "PrometheusRule"}
 DOCUMENTS = k8s_documents()
 
 
@@ -44,12 +44,30 @@ def test_the_validation_catches_a_misplaced_field():
 
 # The operators' CRD schemas are not bundled in any package we can install offline:
 # the fields we use are checked against these subsets of their API references
-# (RabbitMQ Cluster Operator rabbitmq.com/v1beta1, CloudNativePG postgresql.cnpg.io/v1).
+# (RabbitMQ Cluster Operator rabbitmq.com/v1beta1, CloudNativePG postgresql.cnpg.io/v1,
+# Prometheus Operator monitoring.coreos.com/v1).
 QUANTITY = {"type": ["string", "integer"], "pattern": r"^[0-9.]+(m|Ki|Mi|Gi|Ti)?$"}
 RESOURCES = {"type": "object", "additionalProperties": False, "properties": {
     "requests": {"type": "object", "additionalProperties": QUANTITY},
     "limits": {"type": "object", "additionalProperties": QUANTITY}}}
 METADATA = {"type": "object", "required": ["name"]}
+STRING_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
+LABEL_SELECTOR = {"type": "object", "additionalProperties": False, "minProperties": 1, "properties": {
+    "matchLabels": STRING_MAP,
+    "matchExpressions": {"type": "array", "items": {
+        "type": "object", "required": ["key", "operator"], "additionalProperties": False, "properties": {
+            "key": {"type": "string"}, "operator": {"enum": ["In", "NotIn", "Exists", "DoesNotExist"]},
+            "values": {"type": "array", "items": {"type": "string"}}}}}}}
+DURATION = {"type": "string", "pattern": r"^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?"
+                                         r"(([0-9]+)ms)?)$"}
+SCRAPE_ENDPOINT = {"type": "object", "required": ["port"], "additionalProperties": False, "properties": {
+    "port": {"type": "string"}, "path": {"type": "string", "pattern": "^/"}, "interval": DURATION,
+    "scheme": {"enum": ["http", "https"]}}}
+PROMETHEUS_RULE = {"type": "object", "required": ["expr"], "additionalProperties": False,
+                   "oneOf": [{"required": ["alert"]}, {"required": ["record"]}], "properties": {
+                       "alert": {"type": "string"}, "record": {"type": "string"},
+                       "expr": {"type": ["string", "integer"]}, "for": DURATION,
+                       "labels": STRING_MAP, "annotations": STRING_MAP}}
 OPERATOR_SCHEMAS = {
     ("rabbitmq.com/v1beta1", "RabbitmqCluster"): {"properties": {
         "replicas": {"type": "integer", "minimum": 1},
@@ -69,6 +87,20 @@ OPERATOR_SCHEMAS = {
         "bootstrap": {"type": "object", "additionalProperties": False, "properties": {
             "initdb": {"type": "object", "additionalProperties": False, "properties": {
                 "database": {"type": "string"}, "owner": {"type": "string"}}}}},
+    }},
+    ("monitoring.coreos.com/v1", "ServiceMonitor"): {"required": ["selector", "endpoints"], "properties": {
+        "jobLabel": {"type": "string"}, "selector": LABEL_SELECTOR,
+        "endpoints": {"type": "array", "minItems": 1, "items": SCRAPE_ENDPOINT},
+    }},
+    ("monitoring.coreos.com/v1", "PodMonitor"): {"required": ["selector", "podMetricsEndpoints"], "properties": {
+        "jobLabel": {"type": "string"}, "selector": LABEL_SELECTOR,
+        "podMetricsEndpoints": {"type": "array", "minItems": 1, "items": SCRAPE_ENDPOINT},
+    }},
+    ("monitoring.coreos.com/v1", "PrometheusRule"): {"required": ["groups"], "properties": {
+        "groups": {"type": "array", "minItems": 1, "items": {
+            "type": "object", "required": ["name", "rules"], "additionalProperties": False, "properties": {
+                "name": {"type": "string"}, "interval": DURATION,
+                "rules": {"type": "array", "minItems": 1, "items": PROMETHEUS_RULE}}}},
     }},
     ("postgresql.cnpg.io/v1", "Database"): {"required": ["name", "owner", "cluster"], "properties": {
         "name": {"type": "string"}, "owner": {"type": "string"},
@@ -91,7 +123,7 @@ def test_operator_resources_match_the_fields_their_operators_define(path, docume
 
 
 def test_the_kustomizations_list_every_manifest_and_no_secret():
-    for directory in (K8S, K8S / "infra"):
+    for directory in (K8S, K8S / "infra", K8S / "observability"):
         kustomization = yaml.safe_load((directory / "kustomization.yaml").read_text())
         listed = set(kustomization["resources"])
         present = {p.name for p in directory.glob("*.yaml")} - {"kustomization.yaml", "jwt-keys.secret.example.yaml"}
@@ -106,7 +138,7 @@ def test_kustomize_renders_both_kustomizations_with_the_image_set():
     if kubectl is None:
         pytest.skip("kubectl (with its built-in kustomize) is not installed")
     rendered = {}
-    for directory in (K8S, K8S / "infra"):
+    for directory in (K8S, K8S / "infra", K8S / "observability"):
         result = subprocess.run([kubectl, "kustomize", str(directory)], capture_output=True, text=True, timeout=60)
         assert result.returncode == 0, result.stderr
         rendered[directory] = [d for d in yaml.safe_load_all(result.stdout) if d]

@@ -115,6 +115,9 @@ class DoorSocketServer(CountingServer):
 
     def _handle_connect(self, eio_sid, namespace, data):
         namespace = namespace or "/"
+        if namespace != "/" and namespace in self.handlers:
+            # the Socket.IO Admin UI's namespace, when it is on (admin_ui.py): its own credentials
+            return super()._handle_connect(eio_sid, namespace, data)
         if namespace != "/" or self.manager.sid_from_eio_sid(eio_sid, namespace) is not None:
             self._send_packet(eio_sid, self.packet_class(packet.CONNECT_ERROR, data="Unable to connect",
                                                          namespace=namespace))
