@@ -3,7 +3,6 @@ run as a user runs it, against the real stack."""
 import json
 import queue
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -13,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import forge
+from tests.support.proxies import TcpProxy
 from tests.support.stack import free_ports
 
 SCRIPT = Path(__file__).resolve().parents[2] / "app" / "utils" / "websocket_client_example.py"
@@ -102,67 +102,10 @@ def test_it_logs_in_with_email_and_password(api, stack):
     assert "  connected  " in done.stdout and '"status":"Connected successfully"' in done.stdout
 
 
-class CuttableProxy:
-    """The network between the client and the door: ``cut()`` closes both sides of every
-    connection (a drop both ends notice), ``block()`` refuses new ones until ``unblock()``.
-    (The recovery tests' TcpProxy, tests/stack/proxies.py once it lands, does this and more.)"""
-
-    def __init__(self, port):
-        self.port, self.links, self.blocked = port, [], False
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while True:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            if self.blocked:
-                client.close()
-                continue
-            upstream = socket.create_connection(("127.0.0.1", self.port))
-            self.links += [client, upstream]
-            for source, target in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(source, target), daemon=True).start()
-
-    @staticmethod
-    def _pipe(source, target):
-        try:
-            while data := source.recv(65536):
-                target.sendall(data)
-        except (OSError, EOFError):
-            pass
-        for sock in (source, target):
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-    def cut(self):
-        for sock in self.links:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        self.links = []
-
-    def block(self):
-        self.blocked = True
-
-    def unblock(self):
-        self.blocked = False
-
-    def close(self):
-        self.listener.close()
-        self.cut()
-
-
 def test_it_recovers_its_session_after_a_network_drop(stack, campus, client_run):
     course, instructor = campus.course()
     student = campus.enrolled_student(course)
-    proxy = CuttableProxy(stack.port)
+    proxy = TcpProxy(stack.port)
     titles = lambda: [data["title"] for name, data in run.lines if name == "course_updated"]  # noqa: E731
 
     def update(title):
