@@ -97,6 +97,9 @@ def stack_settings(progress_db=None):
         # the bench makes all its people from one address; the defaults would refuse most
         "REGISTRATIONS_PER_ADDRESS": "100000/minute",
         "LOGINS_PER_ADDRESS": "100000/minute",
+        # and opens thousands of sockets from it at once, 10,000 on one door
+        "PENDING_CONNECTIONS_PER_ADDRESS": "100000",
+        "MAX_CONNECTIONS": "100000",
     }
     if progress_db:
         settings["PROGRESS_DATABASE_URL"] = progress_db

@@ -157,8 +157,18 @@ class RoomLog:
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self):
-        self.append({"k": "mark", "token": self._mark})
-        self._threads = [eventlet.spawn(self._publish_forever), eventlet.spawn(self._read_forever)]
+        self._threads = [eventlet.spawn(self._publish_forever), eventlet.spawn(self._read_forever),
+                         eventlet.spawn(self._mark_until_read)]
+
+    def _mark_until_read(self):
+        """Append our mark until we read one back: then everything before it has been read.
+
+        Once is not enough: a stream the publisher has just created may be attached to at its
+        end by a reader that comes a moment later, which then never sees a mark sent before.
+        """
+        while not self.ready.ready():
+            self.append({"k": "mark", "token": self._mark})
+            self.ready.wait(1.0)
 
     def stop(self, timeout=10):
         """Publish what is waiting (up to ``timeout``), then stop reading and writing."""
@@ -266,7 +276,7 @@ class RoomLog:
         if offset <= self.position[0]:
             return  # already read (a redelivery after reconnecting)
         if self.window.origin is None:
-            self.window.origin = (offset - 1, 1 << 30)
+            self.window.origin = (offset - 1, 1 << 30)  # what came before: never read here
         self.position = (offset, 1 << 30)
         try:
             batch = json.loads(message.body)

@@ -39,6 +39,8 @@ RECOVERABLE_REASONS = frozenset({"ping timeout", "transport close", "transport e
 RESERVED_EVENTS = frozenset({"connect", "disconnect", "connect_error", "*"})
 # how long a connect waits for this door to read a session another door just wrote
 CATCH_UP_SECONDS = 2.0
+# how long a connect waits for a door that has just started to read the log's window
+STARTING_SECONDS = 15.0
 
 
 def peer_address(environ):
@@ -159,6 +161,8 @@ class DoorSocketServer(CountingServer):
 
     def _resumable(self, pid, user_id, offset):
         """The session this connection may resume, waiting briefly for a door that is behind."""
+        # a door that has just started knows no session before it has read the log's window
+        self.manager.log.ready.wait(STARTING_SECONDS)
         deadline = time.monotonic() + CATCH_UP_SECONDS
         while True:
             session, start, why_not = self.manager.find_resumable(pid, user_id, offset)
