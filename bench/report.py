@@ -112,7 +112,7 @@ def table(results):
 
 
 def write(results):
-    if results["quick"]:
+    if results["quick"] or not {"fanout", "fanout_max", "connections", "progress"} <= set(results):
         try:
             print(table(results))
         except KeyError as missing:  # a partial run (BENCH_ONLY)
