@@ -30,10 +30,14 @@ from nameko.cli.run import run  # noqa: E402
 
 from services import DOMAIN_SERVICES, SERVICES  # noqa: E402
 from services.kernel import identity, logs, reachability, telemetry  # noqa: E402,F401  (identity: its RPC wire type)
+from services.kernel import broker_acks  # noqa: E402
 from services.kernel.config import load_config  # noqa: E402
 from services.kernel.database import migrate  # noqa: E402
 
 log = logging.getLogger("services.runner")
+
+
+broker_acks.install()
 
 
 def service_class(name):
