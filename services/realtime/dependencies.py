@@ -49,8 +49,13 @@ class SocketsApi:
         with telemetry.span(f"emit {event}"):
             self._door.sio.emit(event, payload, to=to, skip_sid=skip_sid)
 
-    def enter_room(self, sid, room):
-        self._door.sio.enter_room(sid, room)
+    def enter_room(self, sid, room, presence=None):
+        """With ``presence`` (``presence.in_video``), the client counts among the room's watchers."""
+        self._door.manager.enter_room(sid, "/", room, presence=presence)
+
+    def watching(self, room, limit):
+        """Up to ``limit`` users in ``room``'s presence on every door, and how many there are."""
+        return self._door.manager.watching(room, limit)
 
     def leave_room(self, sid, room):
         self._door.sio.leave_room(sid, room)

@@ -7,7 +7,8 @@ map (``edge.py``: the origin policy, JSON errors, the dashboard's files). It com
 * the transport (``transport/``): the Socket.IO server with recoverable sessions, and the
   client manager whose room emits go through the room log every door reads;
 * the connection registry (``connections.py``): who each sid is, token expiry, per-user caps;
-* the socket dispatch (``dispatch.py``): client events to ``@on_socket`` entrypoints.
+* the socket dispatch (``dispatch.py``): client events to ``@on_socket`` entrypoints;
+* the presence announcer (``presence.py``): who is watching each video, across doors.
 """
 import gc
 import logging
@@ -16,6 +17,7 @@ from nameko.web.server import WebServer, parse_address
 
 from services.kernel.config import SETTINGS, split_list
 from services.realtime import admin_ui
+from services.realtime.presence import Announcer
 from services.realtime.addresses import TrustedProxies
 from services.realtime.connections import ConnectionRegistry
 from services.realtime.dispatch import Client, SocketDispatch  # noqa: F401  (Client: the workers' view)
@@ -70,6 +72,9 @@ class Door(WebServer):
             async_handlers=False,
         )
         frames.install(self.sio.eio)
+        # who watches which video, across doors: the transport computes it, this announces it
+        announcer = Announcer(self.sio)
+        self.manager.on_presence, self.manager.on_count = announcer.change, announcer.count
         self.sio.on("disconnect", self.dispatch.on_disconnect)
         self.sio.on("*", self.dispatch.on_event)
         self.admin_ui = admin_ui.instrument(self.sio, config)  # None unless configured

@@ -1,5 +1,6 @@
-"""Stored chat on the real stack with two doors: history on join, older pages, deletion, mutes,
-and a message acknowledged just before its door is SIGKILLed (issue 16)."""
+"""Video rooms with memory on the real stack with two doors (issue 16): history on join, older
+pages, deletion, mutes, a message acknowledged just before its door is SIGKILLed, and who is
+watching across doors (presence: two tabs on two doors, a door that dies)."""
 import signal
 import time
 
@@ -26,6 +27,11 @@ def room(doors):
     course, instructor = campus.course()
     return {"course": course, "video_id": course["videos"][0]["id"], "instructor": instructor,
             "student": campus.enrolled_student(course), "other": campus.enrolled_student(course)}
+
+
+@pytest.fixture
+def campus_of():
+    return lambda url: Campus(Api(url))
 
 
 @pytest.fixture
@@ -198,6 +204,82 @@ def test_a_message_acknowledged_just_before_its_door_is_killed_is_in_history(doo
     try:
         page = wait_stored(doors.urls[0], room["student"], video_id, [ack["id"]])
         assert [m for m in page["data"] if m["id"] == ack["id"]] == [ack]
+    finally:
+        doors.start_service("realtime-2")
+        doors.wait_ready(timeout=60)
+
+
+# -- presence -----------------------------------------------------------------------------------
+
+def who(session):
+    return {"user_id": session["user"]["id"], "user_email": session["user"]["email"]}
+
+
+def presence_of(client, event, session):
+    return [e for e in client.events(event) if e["user_id"] == session["user"]["id"]]
+
+
+def counts(client, video_id):
+    return [e["watching_count"] for e in client.events("video_presence") if e["video_id"] == video_id]
+
+
+def wait_count(client, video_id, count, timeout=10):
+    deadline = time.monotonic() + timeout
+    while counts(client, video_id)[-1:] != [count] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return counts(client, video_id)
+
+
+def test_two_tabs_on_two_doors_are_one_watcher_announced_once(doors, room, clients, campus_of):
+    video_id, course_id = room["video_id"], room["course"]["id"]
+    teacher = clients(doors.urls[0], room["instructor"])
+    teacher.sio.call("join_course", {"course_id": course_id}, timeout=10)  # the instructor room
+    ann = clients(doors.urls[0], room["student"], video_id)
+    assert ann.joined["watching"] == [who(room["student"])] and ann.joined["watching_count"] == 1
+    assert wait_count(teacher, video_id, 1)[-1:] == [1]
+
+    first_tab = clients(doors.urls[1], room["other"], video_id)
+    assert first_tab.joined["watching_count"] == 2
+    assert sorted(first_tab.joined["watching"], key=str) == sorted([who(room["student"]), who(room["other"])], key=str)
+    assert ann.wait_for("user_joined_video")[0] == {**who(room["other"]), "video_id": video_id, "course_id": course_id}
+
+    second_tab = clients(doors.urls[0], room["other"], video_id)  # the same user, on the other door
+    assert second_tab.joined["watching_count"] == 2
+    # a third user joining through the same door after the second tab: the door announces in
+    # the order it read the records, so a join announced for the second tab would come first
+    carol = campus_of(doors.urls[0]).enrolled_student(room["course"])
+    clients(doors.urls[0], carol, video_id)
+    assert ann.wait_for("user_joined_video", count=2)[1]["user_id"] == carol["user"]["id"]
+    assert len(presence_of(ann, "user_joined_video", room["other"])) == 1
+    assert wait_count(teacher, video_id, 3)[-1:] == [3]
+
+    first_tab.sio.call("leave_video", {"video_id": video_id}, timeout=10)  # one tab of two leaves: nothing
+    second_tab.close()  # the last one goes
+    left = ann.wait_for("user_left_video")[0]
+    assert left == {**who(room["other"]), "video_id": video_id, "course_id": course_id}
+    assert len(presence_of(ann, "user_left_video", room["other"])) == 1
+    assert wait_count(teacher, video_id, 2)[-1:] == [2]
+    # at most one video_presence a second per video, and only on changes
+    assert all(a != b for a, b in zip(counts(teacher, video_id), counts(teacher, video_id)[1:]))
+
+
+def test_when_a_door_dies_its_watchers_leave_within_30_seconds(doors, room, clients):
+    video_id, course_id = room["video_id"], room["course"]["id"]
+    teacher = clients(doors.urls[0], room["instructor"])
+    teacher.sio.call("join_course", {"course_id": course_id}, timeout=10)
+    ann = clients(doors.urls[0], room["student"], video_id)
+    on_dying_door = clients(doors.urls[1], room["other"], video_id)
+    ann.wait_for("user_joined_video")
+    assert wait_count(teacher, video_id, 2)[-1:] == [2]
+
+    killed = time.monotonic()
+    doors.stop_service("realtime-2", sig=signal.SIGKILL)
+    try:
+        left = ann.wait_for("user_left_video", timeout=35)[0]
+        seconds = time.monotonic() - killed
+        print(f"\n[presence] a dead door's watcher left the room {seconds:.1f}s after the kill")
+        assert left["user_id"] == room["other"]["user"]["id"] and seconds <= 30
+        assert wait_count(teacher, video_id, 1)[-1:] == [1]
     finally:
         doors.start_service("realtime-2")
         doors.wait_ready(timeout=60)

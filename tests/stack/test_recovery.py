@@ -18,6 +18,7 @@ import socketio
 from tests.support import forge
 from tests.support.crowd import ARITY, CHAT, DATA, KEY, NAME, OFFSET, Crowd, Member, Room, assess, judge
 from tests.support.proxies import TcpProxy
+from tests.support.sockets import SocketClient
 from tests.support.stack import own_vhost, running_stack
 
 WINDOW = 6  # RECOVERY_WINDOW_SECONDS of the one-door stack
@@ -115,6 +116,8 @@ def back_online(crowd, proxy, cut, member_id, timeout=15):
 def test_a_dropped_client_gets_its_session_back_with_every_event_it_missed(door, private_key_pem, crowd, closing):
     room = Room(door, private_key_pem, students=1)
     proxy = closing(TcpProxy(door.port))
+    watcher = closing(SocketClient(door.url).connect(auth={"token": room.instructor["access_token"]}))
+    watcher.sio.call("join_video", {"video_id": room.video_id}, timeout=10)
     stream = closing(room.stream(door.url))
     crowd.add(room.members(proxy.url))
     crowd.wait_joined(["s0"])
@@ -129,6 +132,11 @@ def test_a_dropped_client_gets_its_session_back_with_every_event_it_missed(door,
 
     record = crowd.dump()["s0"]
     report("drop on one door", record, stream.sent, seconds, "the network came back")
+    # in the room's presence throughout: it joined once, and a recovered connection neither
+    # leaves nor joins (issue 16)
+    student_id = room.students[0][0]
+    assert [e["user_id"] for e in watcher.events("user_joined_video") if e["user_id"] == student_id] == [student_id]
+    assert [e for e in watcher.events("user_left_video") if e["user_id"] == student_id] == []
     assert not stream.refused
     assert_recovered_every_time(record, connects=2)
     assert_clean(record, stream.sent)

@@ -3,7 +3,7 @@ import uuid6
 
 from services.kernel.clock import iso, utcnow
 from services.kernel.errors import Forbidden, Muted, PlatformError, RateLimited, ValidationFailed
-from services.realtime import answers, rooms, schemas
+from services.realtime import answers, presence, rooms, schemas
 from services.realtime.entrypoints import ANYONE, INSTRUCTOR, STUDENT, Page, api, on_socket
 from services.realtime.gateway import Gateway
 
@@ -123,26 +123,19 @@ class CoursesGateway(Gateway):
         except PlatformError:
             self.sockets.leave_room(client.sid, room)
             raise
-        self.sockets.emit("user_joined_video", self._presence(client, answer), to=room, skip_sid=client.sid)
+        # counted among the watchers (and announced to the room, if this is the user's first
+        # connection in it) once it is sure to stay: presence.py
+        self.sockets.enter_room(client.sid, room, presence=presence.in_video(client.identity, answer))
+        listed, count = self.sockets.watching(room, presence.MAX_WATCHING_LISTED)
         return {"video_id": answer["video_id"], "course_id": answer["course_id"], "status": "Joined successfully",
-                "recent_messages": recent}
+                "recent_messages": recent, **presence.watching(listed, count, presence.who(client.identity))}
 
     @on_socket("leave_video", reply="left_video")
     def leave_video(self, client, data):
         video_id = schemas.validate(data, schemas.VideoRef).video_id
-        room = rooms.video_room(video_id)
-        if room in self.sockets.rooms(client.sid):
-            self.sockets.leave_room(client.sid, room)
-            answer = self.membership(client.user_id, video_id=video_id)
-            self.sockets.emit("user_left_video", self._presence(client, answer), to=room)
+        # user_left_video goes out (presence.py) if it was this user's last connection in the room
+        self.sockets.leave_room(client.sid, rooms.video_room(video_id))
         return {"video_id": video_id, "status": "Left successfully"}
-
-    @on_socket("disconnect")
-    def disconnect(self, client, _data):
-        for video_id in rooms.video_ids(client.rooms):
-            answer = self.membership(client.user_id, video_id=video_id)
-            self.sockets.emit("user_left_video", self._presence(client, answer), to=rooms.video_room(video_id),
-                              skip_sid=client.sid)
 
     @on_socket("send_chat_message")
     def send_chat_message(self, client, data):
@@ -171,8 +164,3 @@ class CoursesGateway(Gateway):
         # acknowledged once the broker holds it for the chat service (see ChatMessages)
         self.chat_messages(payload)
         return payload
-
-    @staticmethod
-    def _presence(client, answer):
-        return {"user_id": client.user_id, "user_email": client.email,
-                "video_id": answer.get("video_id"), "course_id": answer.get("course_id")}

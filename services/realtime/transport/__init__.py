@@ -6,6 +6,7 @@ One layer per module, as python-socketio's own ``pubsub_manager.py`` / ``kombu_m
 ``packets.py``   Socket.IO packets: strict decoding.
 ``roomlog.py``   the room log on a RabbitMQ stream: append, read in order, a window for replay.
 ``sessions.py``  recoverable sessions folded from the log (plain data, no I/O).
+``presence.py``  who is in which presence room, across doors, folded from the log (plain data).
 ``manager.py``   the client manager: rooms of this door, emits through the log, resume.
 ``server.py``    the Socket.IO server: recovery in CONNECT, parking on disconnect, hardening.
 

@@ -30,13 +30,20 @@ from engineio import packet as eio_packet
 from socketio import packet as sio_packet
 
 from services.realtime.transport.frames import text_frame, write_now
+from services.realtime.transport.presence import PRESENCE_RECORDS, Attendance, PresenceTable
 from services.realtime.transport.roomlog import RoomLog, offset_string
-from services.realtime.transport.sessions import BEAT_SECONDS, REFRESH_SECONDS, Session, SessionTable, replay_start
+from services.realtime.transport.sessions import (
+    BEAT_SECONDS, REFRESH_SECONDS, SILENT_DOOR_SECONDS, Session, SessionTable, replay_start,
+)
 
 log = logging.getLogger(__name__)
 
 # records that describe sessions; the door that appends one has applied it already
 SESSION_RECORDS = frozenset({"open", "state", "join", "leave", "park", "resume", "close", "beat"})
+# how often the leader announces the rooms whose number of users changed
+COUNTS_SECONDS = 1.0
+# connections a roster record lists at most
+ROSTER_CHUNK = 500
 
 
 class RoomLogManager(socketio.Manager):
@@ -49,31 +56,43 @@ class RoomLogManager(socketio.Manager):
     :param max_bytes: how big the broker lets the log grow.
     :param on_drop: called with a sid whose transport this door closed quietly because its
         session was resumed elsewhere (the door forgets that connection).
+    :param on_presence: called with each presence :class:`~.presence.Change` this door
+        announces (it appended the record that caused it).
+    :param on_count: called as ``on_count(room, count, about)`` when this door is the leader
+        and a presence room's number of users changed (at most every ``COUNTS_SECONDS``).
     """
 
     def __init__(self, amqp_uri, window_seconds=120, window_entries=200_000, max_age="30m",
-                 max_bytes=2 * 1024 ** 3, on_drop=None):
+                 max_bytes=2 * 1024 ** 3, on_drop=None, on_presence=None, on_count=None):
         super().__init__()
         self.log = RoomLog(amqp_uri, self._on_record, window_seconds, window_entries, max_age, max_bytes)
         self.door_id = self.log.door_id
         self.sessions = SessionTable(window_seconds)
+        self.presence = PresenceTable(window_seconds)
         self.on_drop = on_drop
+        self.on_presence = on_presence
+        self.on_count = on_count
+        self.present = {}  # sid -> its Attendance, for the connections with presence on this door
+        self._expiring = {}  # sid -> when this door (the leader) appended its ``gone``
+        self._announced = {}  # presence room -> the count last announced
         self._rooms_of = {}  # (namespace, sid) -> the rooms it is in (None: "connected", and its own)
         self.pids = {}  # sid -> pid, for the recoverable sessions connected here
         self.last_sent = {}  # sid -> position of the last room event sent to it
         self.direct_writes = 0  # deliveries written straight to the socket
         self.queued_writes = 0  # deliveries that took Engine.IO's queue
-        self._beating = None
+        self._beating = self._counting = None
 
     # -- lifecycle (the door calls these) -----------------------------------------------------
 
     def start(self):
         self.log.start()
         self._beating = eventlet.spawn(self._beat_forever)
+        self._counting = eventlet.spawn(self._count_forever)
 
     def stop(self, timeout=10):
-        if self._beating is not None:
-            self._beating.kill()
+        for loop in (self._beating, self._counting):
+            if loop is not None:
+                loop.kill()
         self.log.stop(timeout)
 
     def initialize(self):
@@ -81,6 +100,7 @@ class RoomLogManager(socketio.Manager):
 
     def _beat_forever(self):
         described = {}  # pid -> when its live session was last described in full
+        rostered = time.time()  # when this door last restated its presence
         while True:
             now = time.time()
             self.log.append({"k": "beat", "door": self.door_id})
@@ -93,7 +113,15 @@ class RoomLogManager(socketio.Manager):
             live = set(self.pids.values())
             for pid in [pid for pid in described if pid not in live]:
                 del described[pid]
+            if now - rostered >= REFRESH_SECONDS:
+                self._append_rosters()
+                rostered = now
             self.sessions.collect_garbage(now)
+            try:
+                self._expire_presence(now)
+                self.presence.collect_garbage(now)
+            except Exception:  # never worth the beat: a door that stops beating is taken for dead
+                log.exception("could not expire presence")
             eventlet.sleep(BEAT_SECONDS)
 
     # -- emitting ----------------------------------------------------------------------------
@@ -121,6 +149,8 @@ class RoomLogManager(socketio.Manager):
         kind = record["k"]
         if kind == "emit":
             self._deliver(pos, record)
+        elif kind in PRESENCE_RECORDS:
+            self._fold_presence(record, door)
         elif kind in SESSION_RECORDS and door != self.door_id:
             if kind == "resume" and self.pids.get(record["sid"]) == record["pid"]:
                 self.drop_quietly(record["sid"], "/")  # it came back on another door
@@ -222,10 +252,21 @@ class RoomLogManager(socketio.Manager):
                 missed.append(self._frame(namespace, [record["e"], *record["d"], offset_string(pos)])[0])
                 self.last_sent[sid] = pos
         self._record(dict(session.describe("resume"), door=self.door_id, gen=session.generation + 1))
+        self._presence_back(sid)
         return missed
 
-    def end_session(self, sid, recoverable):
-        """The transport of ``sid`` is gone: park its session, or end it (``recoverable`` False)."""
+    def end_session(self, sid, recoverable, moving=False):
+        """The transport of ``sid`` is gone: park its session, or end it (``recoverable`` False).
+
+        Its presence is parked (it still counts for a grace, see ``presence.py``) when it may
+        come back: a recoverable session, or any client ``moving`` to another door because
+        this one is shutting down (it rejoins there, with the user still counted). Otherwise
+        it is gone at once: the room hears that the user left without waiting.
+        """
+        if sid in self.present:
+            del self.present[sid]
+            parked = recoverable and (moving or sid in self.pids)
+            self.log.append({"k": "parked" if parked else "gone", "sid": sid, "by": self.door_id})
         pid = self.pids.pop(sid, None)
         last_sent = self.last_sent.pop(sid, None)
         session = self.sessions.get(pid) if pid else None
@@ -243,6 +284,7 @@ class RoomLogManager(socketio.Manager):
         self.basic_disconnect(sid, namespace)  # the old transport no longer maps to the sid
         self.pids.pop(sid, None)
         self.last_sent.pop(sid, None)
+        self.present.pop(sid, None)  # its new door says ``back``
         if self.on_drop is not None:
             self.on_drop(sid)
         engine_socket = self.server.eio.sockets.get(eio_sid) if eio_sid is not None else None
@@ -251,17 +293,103 @@ class RoomLogManager(socketio.Manager):
 
     # -- rooms, indexed by client as well ----------------------------------------------------
 
-    def enter_room(self, sid, namespace, room, eio_sid=None):
-        self.basic_enter_room(sid, namespace, room, eio_sid=eio_sid)
-        pid = self.pids.get(sid)
-        if pid is not None and room != sid:
-            self._record({"k": "join", "pid": pid, "room": room, "at": list(self.log.position)})
+    def enter_room(self, sid, namespace, room, eio_sid=None, presence=None):
+        """Put ``sid`` in ``room``; with ``presence`` (``{user, who, about}``) it counts in the
+        room's presence on every door (see ``presence.py``)."""
+        if room not in self._rooms_of.get((namespace, sid), ()):
+            self.basic_enter_room(sid, namespace, room, eio_sid=eio_sid)
+            pid = self.pids.get(sid)
+            if pid is not None and room != sid:
+                self._record({"k": "join", "pid": pid, "room": room, "at": list(self.log.position)})
+        if presence is not None:
+            attendance = self.present.get(sid)
+            if attendance is None:
+                attendance = self.present[sid] = Attendance(sid, presence["user"], presence["who"], self.door_id)
+            if room not in attendance.rooms:
+                attendance.rooms[room] = presence["about"]
+                self.log.append({"k": "here", "sid": sid, "room": room, "user": presence["user"],
+                                 "who": presence["who"], "about": presence["about"], "door": self.door_id})
 
     def leave_room(self, sid, namespace, room):
         self.basic_leave_room(sid, namespace, room)
         pid = self.pids.get(sid)
         if pid is not None and room != sid:
             self._record({"k": "leave", "pid": pid, "room": room})
+        attendance = self.present.get(sid)
+        if attendance is not None and attendance.rooms.pop(room, None) is not None:
+            self.log.append({"k": "left", "sid": sid, "room": room})
+            if not attendance.rooms:
+                del self.present[sid]
+
+    # -- presence ----------------------------------------------------------------------------
+
+    def watching(self, room, limit):
+        """Up to ``limit`` users in ``room`` on every door (each once) and how many there are."""
+        return self.presence.watching(room, limit)
+
+    def _fold_presence(self, record, door):
+        now = time.time()
+        if door != self.door_id and record.get("door"):
+            self.sessions.beats.setdefault(record["door"], now)  # a door we have not heard beat yet
+        changes = self.presence.apply(record, now)
+        if record["k"] == "gone":
+            self._expiring.pop(record["sid"], None)
+        if door == self.door_id and self.on_presence is not None:
+            for change in changes:
+                self.on_presence(change)
+
+    def _presence_back(self, sid):
+        """A resumed session: its presence (if any door still counts it, or it expired lately) is this door's."""
+        known = self.presence.attendances.get(sid) or self.presence.departed.get(sid, (None,))[0]
+        if known is not None:
+            self.present[sid] = Attendance(sid, known.user, known.who, self.door_id, dict(known.rooms))
+            self.log.append({"k": "back", "sid": sid, "door": self.door_id})
+
+    def _append_rosters(self):
+        conns = [[sid, a.user, a.who, a.rooms] for sid, a in self.present.items()]
+        for start in range(0, len(conns), ROSTER_CHUNK):
+            self.log.append({"k": "roster", "door": self.door_id, "conns": conns[start:start + ROSTER_CHUNK]})
+
+    def _is_leader(self, now):
+        """The live door with the smallest id takes presence's time-based decisions (once this
+        door has read the log's window: before, it does not know who else is alive)."""
+        return self.log.ready.ready() and all(self.door_id < door for door, beat in self.sessions.beats.items()
+                   if door != self.door_id and now - beat <= SILENT_DOOR_SECONDS)
+
+    def _silent_since(self, door):
+        if door == self.door_id:
+            return None
+        beat = self.sessions.beats.get(door)
+        if beat is None:
+            return 0.0  # forgotten: silent for longer than anything we keep
+        return beat if time.time() - beat > SILENT_DOOR_SECONDS else None
+
+    def _expire_presence(self, now):
+        if not self._is_leader(now):
+            return
+        for sid, by in self.presence.expired(now, self._silent_since):
+            if now - self._expiring.get(sid, 0.0) > BEAT_SECONDS * 2:  # not already on its way
+                self._expiring[sid] = now
+                self.log.append({"k": "gone", "sid": sid, "by": by, "expired": True})
+
+    def _count_forever(self):
+        while True:
+            eventlet.sleep(COUNTS_SECONDS)
+            try:
+                self._announce_counts(time.time())
+            except Exception:  # an announcement is not worth the loop
+                log.exception("could not announce presence counts")
+
+    def _announce_counts(self, now):
+        """The leader announces changed counts; every door remembers them, for when it leads."""
+        leader = self._is_leader(now) and self.on_count is not None
+        for room, (count, about) in self.presence.take_changed().items():
+            if self._announced.get(room, 0) != count and leader and about is not None:
+                self.on_count(room, count, about)
+            if count:
+                self._announced[room] = count
+            else:
+                self._announced.pop(room, None)
 
     def basic_enter_room(self, sid, namespace, room, eio_sid=None):
         super().basic_enter_room(sid, namespace, room, eio_sid=eio_sid)

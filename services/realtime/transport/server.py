@@ -179,7 +179,7 @@ class DoorSocketServer(CountingServer):
     def _handle_disconnect(self, eio_sid, namespace, reason=None):
         sid = self.manager.sid_from_eio_sid(eio_sid, namespace or "/")
         if sid is not None:
-            self.manager.end_session(sid, recoverable=reason in RECOVERABLE_REASONS)
+            self.manager.end_session(sid, recoverable=reason in RECOVERABLE_REASONS, moving=reason == SHUTTING_DOWN)
         return super()._handle_disconnect(eio_sid, namespace, reason)
 
     def disconnect(self, sid, namespace=None, ignore_queue=False):

@@ -60,11 +60,15 @@ def test_a_muted_sender_is_refused_with_until_without_any_rpc(worker, mutes):
     assert "id" in send(worker)
 
 
-def test_join_video_carries_the_recent_messages(worker):
+def test_join_video_carries_the_recent_messages_and_who_is_watching(worker):
     worker.chat.recent_messages.return_value = [{"id": "m-1"}]
+    other = {"user_id": "u-other", "user_email": "other@example.com"}
+    worker.sockets.watching.return_value = ([other], 1)
     joined = worker.join_video(Client(sid="s-1", identity=STUDENT), {"video_id": "v-1"})
     assert joined["recent_messages"] == [{"id": "m-1"}]
     worker.chat.recent_messages.assert_called_once_with("v-1")
+    assert joined["watching_count"] == 2
+    assert joined["watching"] == [{"user_id": STUDENT.user_id, "user_email": STUDENT.email}, other]
 
 
 class RefusingBroker:
