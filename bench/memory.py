@@ -67,6 +67,16 @@ def owner(traceback):
     return where(traceback[-1])
 
 
+def caller(traceback):
+    """The innermost frame of ours or of engineio/socketio, past eventlet and the standard
+    library: whose work a green thread, a buffer or a stack copy is."""
+    for frame in reversed(traceback):
+        name = frame.filename
+        if "/services/" in name or "/engineio/" in name or "/socketio/" in name:
+            return where(frame)
+    return "(eventlet or the standard library only): " + where(traceback[-1])
+
+
 def library(filename):
     for marker in ("site-packages/", str(ROOT) + "/"):
         if marker in filename:
@@ -79,9 +89,11 @@ def compare(before, after, count, top=25):
     diff = after["snapshot"].compare_to(before["snapshot"], "traceback")
     grown = [d for d in diff if d.size_diff > 0]
     by_line, by_owner, by_library = collections.Counter(), collections.Counter(), collections.Counter()
+    by_caller = collections.Counter()
     for stat in grown:
         by_line[where(stat.traceback[-1])] += stat.size_diff
         by_owner[owner(stat.traceback)] += stat.size_diff
+        by_caller[caller(stat.traceback)] += stat.size_diff
         by_library[library(stat.traceback[-1].filename)] += stat.size_diff
     types = []
     for name in set(after["counts"]) | set(before["counts"]):
@@ -98,6 +110,7 @@ def compare(before, after, count, top=25):
         "by_library": [{"where": k, "bytes_per_connection": per(v)} for k, v in by_library.most_common(top)],
         "by_owner": [{"where": k, "bytes_per_connection": per(v)} for k, v in by_owner.most_common(top)],
         "by_line": [{"where": k, "bytes_per_connection": per(v)} for k, v in by_line.most_common(top)],
+        "by_caller": [{"where": k, "bytes_per_connection": per(v)} for k, v in by_caller.most_common(top)],
         "types": types[:top * 2],
     }
 
@@ -105,7 +118,7 @@ def compare(before, after, count, top=25):
 def show(title, result):
     print(f"\n== {title}: {result['connections']} connections: RSS {result['rss_bytes_per_connection']} B, "
           f"traced by tracemalloc {result['traced_bytes_per_connection']} B per connection")
-    for key in ("by_library", "by_owner", "by_line"):
+    for key in ("by_library", "by_owner", "by_caller", "by_line"):
         print(f"-- {key} (bytes per connection)")
         for row in result[key][:20]:
             print(f"  {row['bytes_per_connection']:>7}  {row['where']}")

@@ -48,11 +48,12 @@ class DoorProtocol(HttpOnlyProtocol):
 
     The protocol's buffered reader and writer live as long as the connection, and a websocket
     connection lives for hours: after the upgrade the websocket reads and writes the socket
-    itself, so those two buffers sit idle. They were 24.5 KB of the ~36 KB the Python heap
-    holds per idle connection (``bench/memory.py``, docs/benchmarks.md). 4 KB still takes an
-    upgrade request with its cookies in one ``recv`` and most API responses in one ``send``;
-    larger ones go through in more, as any buffered stream does (a positive buffer keeps
-    ``writelines`` whole, which eventlet's unbuffered warning is about)."""
+    itself, so those two buffers sit idle. They were 24.5 of the ~62 KB allocated per idle
+    connection (``bench/memory.py``), but mostly pages never touched, so about 2.4 KB of its
+    RSS (docs/benchmarks.md, "Memory per connection"). 4 KB still takes an upgrade request
+    with its cookies in one ``recv`` and most API responses in one ``send``; larger ones go
+    through in more, as any buffered stream does (a positive buffer keeps ``writelines``
+    whole, which eventlet's unbuffered warning is about)."""
 
     rbufsize = 4096
     wbufsize = 4096
