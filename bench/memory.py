@@ -100,7 +100,8 @@ def compare(before, after, count, top=25):
         n = after["counts"].get(name, 0) - before["counts"].get(name, 0)
         size = after["sizes"].get(name, 0) - before["sizes"].get(name, 0)
         if n > 0:
-            types.append({"type": name, "per_connection": round(n / count, 2), "bytes_per_connection": round(size / count)})
+            types.append({"type": name, "per_connection": round(n / count, 2),
+                          "bytes_per_connection": round(size / count)})
     types.sort(key=lambda t: -t["bytes_per_connection"])
     per = lambda b: round(b / count)  # noqa: E731
     return {
