@@ -133,7 +133,8 @@ def comparison(results):
               f"{results.get('cpu_ratio_vs_node')}."]
     extra = [s["extra_door_us_per_event"] for s in two.get("steps", []) if "extra_door_us_per_event" in s]
     if extra:
-        lines.append(f"Two doors: the second door's extra CPU per room-log event {extra} us "
+        lines.append(f"Two doors: the second door uses {two.get('second_door_idle_cpu_percent')} % of a core idle; "
+                     f"its extra CPU per room-log event beyond that: {extra} us "
                      f"(at {[s['rate'] for s in two['steps'] if 'extra_door_us_per_event' in s]} events/s).")
     rep = results.get("repeat")
     if rep:
