@@ -550,7 +550,7 @@ def versus_node(ours, node):
     if ours.get("max_deliveries_per_s") and node.get("max_deliveries_per_s"):
         ratios["max_deliveries"] = round(ours["max_deliveries_per_s"] / node["max_deliveries_per_s"], 3)
     theirs = {s["rate"]: s for s in node.get("steps", []) if s.get("passed")}
-    pairs = [(s.get("server_cpu_us_per_delivery"), theirs[s["rate"]].get("server_cpu_us_per_delivery"))
+    pairs = [(per_delivery_us(s), per_delivery_us(theirs[s["rate"]]))
              for s in ours.get("steps", []) if s.get("passed") and s["rate"] in theirs]
     pairs = [(a, b) for a, b in pairs if a and b]
     if pairs:
