@@ -62,7 +62,10 @@ def table(results):
         f"(at {m['max_rate']} events/s) | | |",
         f"| node_baseline | p50 {node.get('p50_ms')} ms, p99 {node.get('p99_ms')} ms, "
         f"{node.get('max_deliveries_per_s')} deliveries/s | | |",
-        f"| ratio_vs_node | {ratio} | >= 1.0 | {mark(ratio is not None and ratio >= 1.0)} |",
+        f"| ratio_vs_node (max deliveries/s, ours / Node's) | {ratio} | >= 1.0 | "
+        f"{mark(ratio is not None and ratio >= 1.0)} |",
+        f"| cpu_ratio_vs_node (server CPU per delivery, ours / Node's) | {results.get('cpu_ratio_vs_node')} | "
+        f"<= 1.0 | {mark(results.get('cpu_ratio_vs_node') is not None and results['cpu_ratio_vs_node'] <= 1.0)} |",
         f"| connections (one door process) | {c['reached']} of {c['target']}, {c['connects_per_s']} connects/s, "
         f"RSS {c['rss_idle_mb']} -> {c['rss_mb']} MB ({c['kb_per_connection']} KB per connection); 10,000 "
         f"disconnects handled in {c.get('disconnect_seconds')} s | 10,000, <= 100 KB, >= 300/s | "
@@ -95,20 +98,53 @@ def table(results):
     for r in f["by_clients"]:
         lines.append(f"| {r['clients']} | {r['p50_ms']} | {r['p95_ms']} | {r['p99_ms']} | {r['max_ms']} | "
                      f"{r['delivered_ratio']} | {r.get('door_cpu_percent')} | {r.get('loadgen_cpu_percent')} |")
-    lines += ["", f"fanout_max steps, {m['clients']} clients (ours, then Node). Server and load generator CPU "
-              "in % of one core over the step; CPU per delivery = server CPU time / deliveries:", "",
-              "| server | events/s | p50 ms | p99 ms | delivered | deliveries/s | server CPU % | "
-              "server CPU us per delivery | load generator CPU % |",
-              "|---|---|---|---|---|---|---|---|---|"]
-    for name, steps in (("realtime", m["steps"]), ("node", node.get("fanout_max", {}).get("steps", []))):
-        for s in steps:
-            cpu = s.get("server_cpu_percent")
-            per = round(cpu / 100 / s["deliveries_per_s"] * 1e6, 1) if cpu and s["deliveries_per_s"] else None
-            lines.append(f"| {name} | {s['rate']} | {s['p50_ms']} | {s['p99_ms']} | {s['delivered_ratio']} | "
-                         f"{s['deliveries_per_s']} | {cpu} | {per} | {s.get('loadgen_cpu_percent')} |")
+    lines += [""] + comparison(results)
     lines += ["", f"Load generator CPU over the whole run: {results['loadgen_cpu_s_total']} s.", "",
               "![latency by clients, memory by connections](benchmarks.png)"]
     return "\n".join(lines)
+
+
+def comparison(results):
+    """The fan-out steps of ours, the two-door run and Node, and how consecutive runs agree."""
+    m, node = results.get("fanout_max", {}), results.get("node_baseline", {})
+    pinning = results.get("pinning")
+    lines = [f"fanout_max steps, {m.get('clients')} clients (ours, ours on two doors, then Node). "
+             + (f"Server on core {pinning['server_core']}, load generator and dispatcher on core "
+                f"{pinning['loadgen_core']} (taskset); not pinned: {pinning['not_pinned']}. "
+                if pinning else "Nothing pinned. ")
+             + "CPU in % of one core over the step; CPU per delivery = server CPU time / deliveries; "
+             "RabbitMQ = the broker's Erlang VM (shared, not pinned):", "",
+             "| server | events/s | p50 ms | p99 ms | delivered | deliveries/s | server CPU % | "
+             "server CPU us per delivery | RabbitMQ CPU % | load generator CPU % |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    two = results.get("two_doors", {})
+    for name, steps in (("realtime", m.get("steps", [])),
+                        ("realtime x2", two.get("steps", [])),
+                        ("node", node.get("fanout_max", {}).get("steps", []))):
+        for s in steps:
+            cpu = s.get("server_cpu_percent")
+            if s.get("server_cpu_percent_by_process"):
+                cpu = f"{cpu} ({' + '.join(str(c) for c in s['server_cpu_percent_by_process'])})"
+            per = s.get("server_cpu_us_per_delivery")
+            lines.append(f"| {name} | {s['rate']} | {s['p50_ms']} | {s['p99_ms']} | {s['delivered_ratio']} | "
+                         f"{s['deliveries_per_s']} | {cpu} | {per} | {s.get('broker_cpu_percent')} | "
+                         f"{s.get('loadgen_cpu_percent')} |")
+    lines += ["", f"Ours over Node's: max deliveries/s {results.get('ratio_vs_node')}, server CPU per delivery "
+              f"{results.get('cpu_ratio_vs_node')}."]
+    extra = [s["extra_door_us_per_event"] for s in two.get("steps", []) if "extra_door_us_per_event" in s]
+    if extra:
+        lines.append(f"Two doors: the second door uses {two.get('second_door_idle_cpu_percent')} % of a core idle; "
+                     f"its extra CPU per room-log event beyond that: {extra} us "
+                     f"(at {[s['rate'] for s in two['steps'] if 'extra_door_us_per_event' in s]} events/s).")
+    rep = results.get("repeat")
+    if rep:
+        lines += ["", f"{len(rep['runs'])} consecutive runs ({', '.join(rep['runs'])}); spread = (max - min) / min, "
+                  f"limit {rep['limit']:.0%}:", "", "| figure | values | spread |", "|---|---|---|"]
+        for name, figure in rep["figures"].items():
+            lines.append(f"| {name} | {figure['values']} | {figure['spread']} |")
+        lines += ["", f"The two ratios agree within {rep['limit']:.0%}: "
+                  f"{'yes' if rep['ratios_agree'] else '**no**: not yet a measurement'}."]
+    return lines
 
 
 def write(results):
@@ -117,6 +153,7 @@ def write(results):
             print(table(results))
         except KeyError as missing:  # a partial run (BENCH_ONLY)
             print(f"(partial run: no {missing})")
+            print("\n".join(comparison(results)))
         return
     plot(results, PLOT)
     generated = f"{BEGIN}\n{table(results)}\n{END}"

@@ -3,6 +3,13 @@
     .venv/bin/python -m bench.run            # the full run (~6 minutes)
     BENCH_QUICK=1 .venv/bin/python -m bench.run   # the smoke run (~1 minute, small numbers)
     BENCH_ONLY=recovery BENCH_QUICK=1 .venv/bin/python -m bench.run   # one scenario (comma-separated list)
+    BENCH_PLAN=smoke BENCH_ONLY=fanout,node .venv/bin/python -m bench.run  # one short step: does it work
+    BENCH_REPEAT=3 .venv/bin/python -m bench.run   # three runs in a row, each written, and their spread
+
+The server under test (the door, or the Node baseline) runs on core 0 and the load generator
+and the event dispatcher on core 1 (``taskset``; ``BENCH_PIN=0`` turns it off). RabbitMQ,
+PostgreSQL and the other services are shared machine processes and are not pinned: their CPU
+during each fan-out step is measured and reported (``broker_cpu_percent``) instead.
 
 The platform is started exactly as ``make run`` and the stack tests start it, with the
 helpers the tests use (``tests/support/``: ``running_stack`` in a vhost of its own); the
@@ -31,7 +38,7 @@ import tempfile
 import threading
 import time
 import uuid
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 
@@ -46,8 +53,14 @@ from tests.support.stack import free_ports, own_vhost, running_stack
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 NODE_DIR = ROOT / "bench" / "baselines" / "node"
-QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
+QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0") or os.environ.get("BENCH_PLAN") == "smoke"
 TOKEN_TTL_SECONDS = 7200
+# the server under test on one core, the load generator (and this process's dispatcher) on the other
+PIN = (os.environ.get("BENCH_PIN", "1") != "0" and shutil.which("taskset") is not None
+       and len(os.sched_getaffinity(0)) >= 2)
+SERVER_CORE, LOADGEN_CORE = 0, 1
+# three consecutive runs must agree within this (issue 15), else the figure is not yet a measurement
+AGREEMENT = 0.15
 
 
 def plan():
@@ -58,6 +71,12 @@ def plan():
                 "connections": 2000, "connection_batch": 1000, "progress_students": 200,
                 "progress_rate": 5, "progress_seconds": 8, "node": True, "fanout_replicas": 1, "progress_replicas": 2,
                 "recovery_clients": 1000, "recovery_rate": 5, "recovery_seconds": 12, "recovery_kill_after": 4}
+    if os.environ.get("BENCH_PLAN") == "smoke":  # one short step of everything: does it work
+        return {"fanout_clients": [100], "fanout_rate": 10, "fanout_seconds": 3,
+                "ramp_clients_seconds": 2, "max_rates": [20], "max_step_seconds": 3,
+                "connections": 200, "connection_batch": 200, "progress_students": 50,
+                "progress_rate": 5, "progress_seconds": 3, "node": True, "fanout_replicas": 1, "progress_replicas": 2,
+                "recovery_clients": 100, "recovery_rate": 5, "recovery_seconds": 6, "recovery_kill_after": 2}
     if QUICK and os.environ.get("BENCH_PLAN") != "full":
         return {"fanout_clients": [100, 200], "fanout_rate": 10, "fanout_seconds": 5,
                 "ramp_clients_seconds": 3, "max_rates": [20, 80, 200], "max_step_seconds": 3,
@@ -121,6 +140,63 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / ticks
 
 
+def cpu_seconds_of(pids):
+    """CPU seconds of the processes still alive among ``pids``."""
+    total = 0.0
+    for pid in pids:
+        try:
+            total += cpu_seconds(pid)
+        except (OSError, ValueError, IndexError):
+            pass
+    return total
+
+
+def pin(pid, core):
+    """Every thread of process ``pid`` onto ``core`` (an int, or None: every core); no-op unpinned.
+    Threads started later inherit it from the thread that starts them."""
+    if not PIN:
+        return
+    cores = str(core) if core is not None else f"0-{os.cpu_count() - 1}"
+    subprocess.run(["taskset", "-a", "-p", "-c", cores, str(pid)], check=True, stdout=subprocess.DEVNULL)
+
+
+def pinned_command(command, core):
+    return ["taskset", "-c", str(core), *command] if PIN else command
+
+
+@contextmanager
+def on_loadgen_core():
+    """This thread (the event dispatcher) on the load generator's core while measuring."""
+    if not PIN:
+        yield
+        return
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {LOADGEN_CORE})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
+
+
+def broker_pids():
+    """RabbitMQ's Erlang VM (``beam.smp``): a machine service shared by everything, not pinned,
+    so its CPU is measured beside the server's. Read from /proc, never touched."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if Path(f"/proc/{entry}/comm").read_text().strip().startswith("beam"):
+                    pids.append(int(entry))
+            except OSError:
+                pass
+    return pids
+
+
+def per_delivery_us(step):
+    cpu, rate = step.get("server_cpu_percent"), step.get("deliveries_per_s")
+    return round(cpu / 100 / rate * 1e6, 2) if cpu and rate else None
+
+
 # -- people and courses ----------------------------------------------------------------
 
 def mint(signer):
@@ -134,7 +210,8 @@ class LoadGen:
     """``bench/loadgen.py`` in its own process: one JSON command, one JSON answer."""
 
     def __init__(self):
-        self.process = subprocess.Popen([sys.executable, str(ROOT / "bench" / "loadgen.py")],
+        self.process = subprocess.Popen(pinned_command([sys.executable, str(ROOT / "bench" / "loadgen.py")],
+                                                       LOADGEN_CORE),
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
         self.started_cpu = 0.0
 
@@ -197,15 +274,24 @@ class Dispatcher:
 
 
 def fanout_window(gen, dispatcher, clients, rate, seconds, grace=5.0, server_pids=()):
-    gen_cpu, server_cpu = gen.cpu_seconds(), sum(cpu_seconds(pid) for pid in server_pids)
-    first, last, wall = dispatcher.run(rate, seconds)
+    brokers = broker_pids()
+    gen_cpu, broker_cpu = gen.cpu_seconds(), cpu_seconds_of(brokers)
+    server_cpu = [cpu_seconds(pid) for pid in server_pids]
+    with on_loadgen_core():
+        first, last, wall = dispatcher.run(rate, seconds)
     result = gen.ask("fanout_window", first_seq=first, last_seq=last, clients=clients, seconds=wall, grace=grace)
     result["rate"] = rate
     result["achieved_rate"] = round((last - first + 1) / wall, 1)
     # CPU over the sending window and its drain, as a share of one core during the window
     result["loadgen_cpu_percent"] = round(100 * (gen.cpu_seconds() - gen_cpu) / wall, 1)
+    if brokers:
+        result["broker_cpu_percent"] = round(100 * (cpu_seconds_of(brokers) - broker_cpu) / wall, 1)
     if server_pids:
-        result["server_cpu_percent"] = round(100 * (sum(cpu_seconds(pid) for pid in server_pids) - server_cpu) / wall, 1)
+        by_door = [round(100 * (cpu_seconds(pid) - before) / wall, 1) for pid, before in zip(server_pids, server_cpu)]
+        result["server_cpu_percent"] = round(sum(by_door), 1)
+        if len(by_door) > 1:
+            result["server_cpu_percent_by_process"] = by_door
+        result["server_cpu_us_per_delivery"] = per_delivery_us(result)
     return result
 
 
@@ -219,7 +305,8 @@ def fanout_max(gen, dispatcher, clients, rates, step_seconds, log, server_pids=(
         steps.append(step)
         log(f"    rate {rate}/s: p50 {step['p50_ms']} p99 {step['p99_ms']} ms, delivered "
             f"{step['delivered_ratio']}, {step['deliveries_per_s']} deliveries/s (server CPU "
-            f"{step.get('server_cpu_percent')} %, load generator {step['loadgen_cpu_percent']} %) "
+            f"{step.get('server_cpu_percent')} % = {step.get('server_cpu_us_per_delivery')} us/delivery, "
+            f"RabbitMQ {step.get('broker_cpu_percent')} %, load generator {step['loadgen_cpu_percent']} %) "
             f"{'ok' if passed else 'STOP'}")
         if passed:
             best = step
@@ -412,6 +499,66 @@ def scenario_recovery(stack, gen, dispatcher, campus, signer, tokens, course, p,
     return result
 
 
+def scenario_two_doors(gen, dispatcher, tokens, course_id, p, log, doors, one_door):
+    """The fan-out of ``fanout_max`` again, its clients spread over two door processes, both on
+    the server core: what the second door costs. Each door reads the whole room log (every
+    record of every door), so the pair pays the log's per-event cost twice; the deliveries (the
+    per-recipient work) are split between them. Compared step by step with the one-door run
+    (``one_door``: ``fanout_max``'s steps): door CPU per delivery summed over both doors, each
+    door's share, and the extra CPU of the second door per event, net of what it uses idle
+    (measured first, over one step's length with no event flowing). On 2 cores the second door
+    cannot get a core of its own next to the load generator; what the capacity model needs
+    is that the per-delivery cost stays and the per-door overhead is small."""
+    ports, door_pids = doors(2)
+    pin(door_pids[1], SERVER_CORE)
+    try:
+        gen.ask("close")
+        clients = len(tokens)
+        answer = gen.ask("connect", tokens=tokens, record="fanout", concurrency=100, ports=ports)
+        assert answer["failed"] == 0, answer
+        joins = gen.ask("join", event="join_course", data={"course_id": course_id}, first=0, count=clients)
+        assert joins["failed"] == 0, joins
+        time.sleep(1.0)
+        # the second door's own cost with no event flowing (its beats, the log's heartbeats, timers),
+        # so that what it costs per event is told apart from what it costs to exist
+        idle_before, idle_at = cpu_seconds(door_pids[1]), time.monotonic()
+        time.sleep(p["max_step_seconds"])
+        idle = round(100 * (cpu_seconds(door_pids[1]) - idle_before) / (time.monotonic() - idle_at), 1)
+        result = fanout_max(gen, dispatcher, clients, p["max_rates"], p["max_step_seconds"], log,
+                            server_pids=door_pids)
+        result["second_door_idle_cpu_percent"] = idle
+    finally:
+        pin(door_pids[1], None)  # the progress scenario's second door runs unpinned, as before
+    single = {step["rate"]: step for step in one_door.get("steps", [])}
+    for step in result["steps"]:
+        alone = single.get(step["rate"])
+        if alone and alone.get("server_cpu_percent") is not None and step.get("server_cpu_percent") is not None:
+            extra = step["server_cpu_percent"] - alone["server_cpu_percent"]
+            step["extra_door_cpu_percent"] = round(extra, 1)
+            # the second door's extra CPU per event of the room log, in microseconds, net of its idle cost
+            step["extra_door_us_per_event"] = round((extra - idle) / 100 / step["achieved_rate"] * 1e6, 1)
+            step["one_door_us_per_delivery"] = alone.get("server_cpu_us_per_delivery")
+    result["doors"] = 2
+    gen.ask("close")
+    return result
+
+
+def versus_node(ours, node):
+    """Ours over Node's (issue 15): the ceiling (max deliveries/s at p99 <= 100 ms, all delivered),
+    and server CPU per delivery over the steps both passed at the same event rate."""
+    ratios = {}
+    if ours.get("max_deliveries_per_s") and node.get("max_deliveries_per_s"):
+        ratios["max_deliveries"] = round(ours["max_deliveries_per_s"] / node["max_deliveries_per_s"], 3)
+    theirs = {s["rate"]: s for s in node.get("steps", []) if s.get("passed")}
+    pairs = [(per_delivery_us(s), per_delivery_us(theirs[s["rate"]]))
+             for s in ours.get("steps", []) if s.get("passed") and s["rate"] in theirs]
+    pairs = [(a, b) for a, b in pairs if a and b]
+    if pairs:
+        ratios["cpu_per_delivery"] = round(sum(a for a, _ in pairs) / sum(b for _, b in pairs), 3)
+        ratios["cpu_steps"] = len(pairs)
+    return ratios
+
+
 # -- Node baseline -----------------------------------------------------------------------
 
 def node_baseline(amqp_uri, public_key, signer, course_id, instructor_id, p, log):
@@ -420,7 +567,8 @@ def node_baseline(amqp_uri, public_key, signer, course_id, instructor_id, p, log
     if not (NODE_DIR / "node_modules").exists():
         subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=NODE_DIR, check=True)
     port = free_ports()
-    server = subprocess.Popen(["node", "server.mjs"], cwd=NODE_DIR, stdout=subprocess.PIPE, text=True,
+    server = subprocess.Popen(pinned_command(["node", "server.mjs"], SERVER_CORE), cwd=NODE_DIR,
+                              stdout=subprocess.PIPE, text=True,
                               env={**os.environ, "PORT": str(port), "AMQP_URI": amqp_uri,
                                    "JWT_PUBLIC_KEY_FILE": str(public_key)})
     try:
@@ -470,7 +618,7 @@ def machine():
     }
 
 
-def main():
+def run_once():
     p = plan()
     started = datetime.datetime.now(datetime.timezone.utc)
     raise_fd_limit()
@@ -479,7 +627,7 @@ def main():
     problem = broker_problem(amqp_base + "/")
     if problem:
         print(problem, file=sys.stderr)
-        return 1
+        return None
     results = {"started_at": started.isoformat(timespec="seconds"), "quick": QUICK, "plan": p,
                "machine": machine()}
     log(f"bench ({'quick' if QUICK else 'full'}) on {results['machine']['cores']} cores, "
@@ -495,6 +643,10 @@ def main():
         stack = stack_of.enter_context(running_stack(amqp_uri, keys, var_dir, ready_timeout=120,
                                                      settings=stack_settings(progress_db)))
         log(f"platform up at {stack.url}")
+        pin(stack.processes["realtime"].pid, SERVER_CORE)
+        results["pinning"] = ({"server_core": SERVER_CORE, "loadgen_core": LOADGEN_CORE, "tool": "taskset",
+                               "not_pinned": "RabbitMQ, PostgreSQL, the other services, second doors"}
+                              if PIN else None)
         campus = Campus(Api(stack.url, timeout=30))
         course, instructor = campus.course(title="Bench course")
         video = course["videos"][0]
@@ -543,6 +695,11 @@ def main():
                                                    p["max_step_seconds"], log, server_pids=door_pids)
             results["loadgen_errors"] = gen.ask("stats")["errors"]
 
+        if wanted("two_doors") and "fanout_max" in results:
+            log("two_doors: the same fan-out steps, clients spread over two door processes on the server core")
+            results["two_doors"] = scenario_two_doors(gen, dispatcher, student_tokens, course["id"], p, log,
+                                                      doors, results["fanout_max"])
+
         if wanted("progress"):
             ports, door_pids = doors(int(os.environ.get("BENCH_PROGRESS_REPLICAS", p["progress_replicas"])))
             results["progress_replicas"] = len(ports)
@@ -566,10 +723,54 @@ def main():
             results["node_baseline"] = node_baseline(amqp_uri, keys[1], signer, course["id"],
                                                      instructor["user"]["id"], p, log)
     node = results.get("node_baseline", {})
-    if node.get("max_deliveries_per_s") and "fanout_max" in results:
-        results["ratio_vs_node"] = round(results["fanout_max"]["max_deliveries_per_s"] / node["max_deliveries_per_s"], 3)
+    if "fanout_max" in results and "fanout_max" in node:
+        ratios = versus_node(results["fanout_max"], node["fanout_max"])
+        results["ratio_vs_node"] = ratios.get("max_deliveries")
+        results["cpu_ratio_vs_node"] = ratios.get("cpu_per_delivery")
     results["finished_at"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    return results
+
+
+def spread(values):
+    """(max - min) / min of the figures that exist; None with fewer than two."""
+    values = [v for v in values if v]
+    return round((max(values) - min(values)) / min(values), 3) if len(values) > 1 else None
+
+
+def agreement(runs):
+    """Do consecutive runs agree (within ``AGREEMENT``) on the figures the comparison rests on?"""
+    figures = {
+        "ratio_vs_node": lambda r: r.get("ratio_vs_node"),
+        "cpu_ratio_vs_node": lambda r: r.get("cpu_ratio_vs_node"),
+        "max_deliveries_per_s": lambda r: r.get("fanout_max", {}).get("max_deliveries_per_s"),
+        "node_max_deliveries_per_s": lambda r: r.get("node_baseline", {}).get("max_deliveries_per_s"),
+        "fanout_p99_ms": lambda r: r.get("fanout", {}).get("p99_ms"),
+    }
+    table = {name: {"values": [get(r) for r in runs], "spread": spread([get(r) for r in runs])}
+             for name, get in figures.items()}
+    ratios = [table[k]["spread"] for k in ("ratio_vs_node", "cpu_ratio_vs_node")]
+    return {"runs": [r["started_at"] for r in runs], "limit": AGREEMENT, "figures": table,
+            "ratios_agree": all(x is not None and x <= AGREEMENT for x in ratios)}
+
+
+def main():
+    repeat = max(1, int(os.environ.get("BENCH_REPEAT", "1")))
+    runs = []
+    for n in range(repeat):
+        if repeat > 1:
+            print(f"== run {n + 1} of {repeat}", flush=True)
+        results = run_once()
+        if results is None:
+            return 1
+        runs.append(results)
+        if n + 1 < repeat:
+            write(results)
+    if repeat > 1:
+        results["repeat"] = agreement(runs)
+        for name, figure in results["repeat"]["figures"].items():
+            print(f"  {name}: {figure['values']} spread {figure['spread']}")
+        print(f"  the two ratios agree within {AGREEMENT:.0%}: {results['repeat']['ratios_agree']}")
     write(results)
     return 0
 

@@ -3,6 +3,7 @@ import time
 from dataclasses import dataclass, field
 
 import eventlet
+from eventlet import hubs
 
 from services.kernel.errors import RateLimited
 
@@ -42,7 +43,10 @@ class ConnectionRegistry:
         self.forget(sid)
         self.sids_by_user.setdefault(identity.user_id, set()).add(sid)
         delay = max(0.0, identity.expires_at - time.time())
-        self.connections[sid] = Connection(identity, eventlet.spawn_after(delay, self._expire, sid))
+        # a bare hub timer, not spawn_after: that holds a green thread (greenlet, exit event, deque,
+        # ~2 KB) per idle connection for the token's whole life; the thread starts only at expiry
+        expiry = hubs.get_hub().schedule_call_global(delay, eventlet.spawn_n, self._expire, sid)
+        self.connections[sid] = Connection(identity, expiry)
 
     def forget(self, sid):
         """Drop ``sid``; returns its connection (None if unknown)."""

@@ -84,6 +84,9 @@ class Door(WebServer):
         http = dashboard(api)
         return frames.SocketIOApp(self.sio, admin_ui.serve_ui(http) if self.admin_ui else http)
 
+    def get_wsgi_server(self, sock, wsgi_app, protocol=frames.DoorProtocol, debug=False):
+        return super().get_wsgi_server(sock, wsgi_app, protocol=protocol, debug=debug)
+
     def make_url_map(self):
         # socket entrypoints register with the door too; only HTTP ones have URL rules
         http_only = [p for p in self._providers if hasattr(p, "get_url_rule")]

@@ -22,6 +22,7 @@ import eventlet.wsgi
 import socketio
 from engineio.async_drivers.eventlet import WebSocketWSGI
 from eventlet.websocket import RFC6455WebSocket
+from nameko.web.server import HttpOnlyProtocol
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,22 @@ def text_frame(payload):
     else:
         header = struct.pack("!BBQ", 0x81, 127, n)
     return header + payload
+
+
+class DoorProtocol(HttpOnlyProtocol):
+    """Nameko's HTTP protocol with 4 KB stream buffers instead of 8 KB (read) and 16 KB (write).
+
+    The protocol's buffered reader and writer live as long as the connection, and a websocket
+    connection lives for hours: after the upgrade the websocket reads and writes the socket
+    itself, so those two buffers sit idle. They were 24.5 of the ~62 KB allocated per idle
+    connection (``bench/memory.py``), but mostly pages never touched, so about 2.4 KB of its
+    RSS (docs/benchmarks.md, "Memory per connection"). 4 KB still takes an upgrade request
+    with its cookies in one ``recv`` and most API responses in one ``send``; larger ones go
+    through in more, as any buffered stream does (a positive buffer keeps ``writelines``
+    whole, which eventlet's unbuffered warning is about)."""
+
+    rbufsize = 4096
+    wbufsize = 4096
 
 
 class RecordingWebSocketWSGI(WebSocketWSGI):

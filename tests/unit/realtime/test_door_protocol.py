@@ -1,0 +1,47 @@
+"""The door's HTTP protocol with small stream buffers: a long request and a long response still
+go through whole (the buffers hold an idle websocket's memory down, docs/benchmarks.md)."""
+import eventlet
+from eventlet import wsgi
+
+from services.realtime.transport.frames import DoorProtocol
+
+BIG_BODY_PARTS = [b"x" * 3000, b"y" * 9000, b"z" * 20000]  # past the 4 KB buffer, in pieces
+
+
+def app(environ, start_response):
+    cookie = environ.get("HTTP_COOKIE", "")
+    start_response("200 OK", [("Content-Type", "text/plain"), ("X-Cookie-Length", str(len(cookie)))])
+    return BIG_BODY_PARTS  # eventlet writes these with writelines
+
+
+def test_a_request_and_a_response_larger_than_the_buffers_go_through_whole():
+    assert DoorProtocol.rbufsize == DoorProtocol.wbufsize == 4096
+    listener = eventlet.listen(("127.0.0.1", 0))
+    server = eventlet.spawn(wsgi.server, listener, app, protocol=DoorProtocol, log_output=False)
+    try:
+        client = eventlet.connect(listener.getsockname())
+        cookie = "c" * 6000  # one header line longer than the read buffer (eventlet allows 8 KB)
+        more = "".join(f"X-Filler-{n}: {'f' * 3000}\r\n" for n in range(3))  # a head of ~15 KB in all
+        client.sendall(f"GET / HTTP/1.1\r\nHost: x\r\nCookie: {cookie}\r\n{more}Connection: close\r\n\r\n"
+                       .encode())
+        received = b""
+        with eventlet.Timeout(10):
+            while chunk := client.recv(65536):
+                received += chunk
+        head, _, body = received.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200")
+        assert b"X-Cookie-Length: 6000" in head
+        if b"Transfer-Encoding: chunked" in head:  # no Content-Length: eventlet chunks the parts
+            parts, rest = [], body
+            while True:
+                size, _, rest = rest.partition(b"\r\n")
+                n = int(size, 16)
+                if n == 0:
+                    break
+                parts.append(rest[:n])
+                rest = rest[n + 2:]
+            body = b"".join(parts)
+        assert body == b"".join(BIG_BODY_PARTS)
+    finally:
+        server.kill()
+        listener.close()
