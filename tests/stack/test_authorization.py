@@ -61,7 +61,7 @@ SOCKET_EVENTS = {
                                   "timestamp": 1}, ["outsider", "rival_student", "rival_instructor"]),
 }
 # need no right: they only ever act on the caller's own connection
-HARMLESS_SOCKET_EVENTS = {"connect", "disconnect", "leave_course", "leave_video"}
+HARMLESS_SOCKET_EVENTS = {"connect", "leave_course", "leave_video"}
 
 
 def door_entrypoints(kind):

@@ -42,6 +42,9 @@ log = logging.getLogger(__name__)
 SESSION_RECORDS = frozenset({"open", "state", "join", "leave", "park", "resume", "close", "beat"})
 # how often the leader announces the rooms whose number of users changed
 COUNTS_SECONDS = 1.0
+# changes a door that does not lead keeps for the next leader (a dead leader is replaced
+# once it has been silent for SILENT_DOOR_SECONDS)
+UNANNOUNCED_SECONDS = 2 * SILENT_DOOR_SECONDS
 # connections a roster record lists at most
 ROSTER_CHUNK = 500
 
@@ -74,7 +77,8 @@ class RoomLogManager(socketio.Manager):
         self.on_count = on_count
         self.present = {}  # sid -> its Attendance, for the connections with presence on this door
         self._expiring = {}  # sid -> when this door (the leader) appended its ``gone``
-        self._announced = {}  # presence room -> the count last announced
+        self._announced = {}  # presence room -> the count this door announced last, while it leads
+        self._unannounced = {}  # presence room -> (count, about, when) changed, not yet announced
         self._rooms_of = {}  # (namespace, sid) -> the rooms it is in (None: "connected", and its own)
         self.pids = {}  # sid -> pid, for the recoverable sessions connected here
         self.last_sent = {}  # sid -> position of the last room event sent to it
@@ -291,7 +295,7 @@ class RoomLogManager(socketio.Manager):
         if engine_socket is not None:
             close_abruptly(engine_socket)
 
-    # -- rooms, indexed by client as well ----------------------------------------------------
+    # -- rooms (and presence rooms) -------------------------------------------------------------
 
     def enter_room(self, sid, namespace, room, eio_sid=None, presence=None):
         """Put ``sid`` in ``room``; with ``presence`` (``{user, who, about}``) it counts in the
@@ -381,15 +385,27 @@ class RoomLogManager(socketio.Manager):
                 log.exception("could not announce presence counts")
 
     def _announce_counts(self, now):
-        """The leader announces changed counts; every door remembers them, for when it leads."""
-        leader = self._is_leader(now) and self.on_count is not None
+        """The leader announces the counts that changed. Every door keeps the changes of the
+        last ``UNANNOUNCED_SECONDS``, so when a leader dies the next one (once the dead one
+        has been silent for long enough) announces what changed in between; it may repeat a
+        count the dead leader had announced, and never misses one."""
         for room, (count, about) in self.presence.take_changed().items():
-            if self._announced.get(room, 0) != count and leader and about is not None:
+            self._unannounced[room] = (count, about, now)
+        if not (self._is_leader(now) and self.on_count is not None):
+            self._announced.clear()  # another door's to keep
+            for room in [r for r, (_, _, when) in self._unannounced.items() if now - when > UNANNOUNCED_SECONDS]:
+                del self._unannounced[room]
+            return
+        for room, (count, about, _) in self._unannounced.items():
+            if self._announced.get(room) != count and about is not None:
                 self.on_count(room, count, about)
             if count:
                 self._announced[room] = count
             else:
                 self._announced.pop(room, None)
+        self._unannounced = {}
+
+    # -- rooms, indexed by client as well ----------------------------------------------------
 
     def basic_enter_room(self, sid, namespace, room, eio_sid=None):
         super().basic_enter_room(sid, namespace, room, eio_sid=eio_sid)
