@@ -486,7 +486,7 @@ async def chat_run(gen, first, count, video_id, rate, seconds, ack_timeout=10.0)
         future = senders[n % len(senders)].emit(
             "send_chat_message", {"video_id": video_id, "message": f"bench {seq} {at:.6f}", "timestamp": at},
             ack=True)
-        future.add_done_callback(lambda f, at=at: ack_s.append(time.time() - at))
+        future.add_done_callback(lambda f, at=at: f.cancelled() or ack_s.append(time.time() - at))
         pending.append((seq, future))
     send_seconds = time.monotonic() - started
     deadline = time.monotonic() + ack_timeout  # one wait for all: a dead socket's acks never come
