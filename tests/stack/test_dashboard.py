@@ -127,8 +127,9 @@ class Dashboard:
         self.wait(lambda d: self.find("#chat").is_displayed())
 
     def chat_ids(self):
-        return [li.get_attribute("data-message-id") for li in self.driver.find_elements(
-            "css selector", "#chat-log li[data-message-id]")]
+        # read in one go in the page: a message may be removed between finding it and reading it
+        return self.driver.execute_script(
+            "return [...document.querySelectorAll('#chat-log li[data-message-id]')].map((li) => li.dataset.messageId)")
 
     def message(self, message_id):
         return self.find(f'#chat-log li[data-message-id="{message_id}"]')
