@@ -182,6 +182,7 @@ def test_the_instructor_sees_a_student_enroll_and_progress_live(stack, api, camp
     learner.find("#chat-input").send_keys("Is the quiz on chapter two?")
     learner.find("#chat-form button[type=submit]").click()
     teacher.wait(lambda d: "Is the quiz on chapter two?" in teacher.find("#chat-log").text)
+    teacher.wait(lambda d: teacher.watching(video_id) == "2")  # the student and the instructor
     teacher.driver.set_window_size(1280, 1500)  # the whole page in the picture
     teacher.driver.save_screenshot(str(screenshot))
 
