@@ -15,7 +15,9 @@ JSON answer per line on stdout. Loopback only; every loop is bounded.
 
 Measured payloads carry their send time and a sequence number: fan-out events carry
 ``"title": "bench <seq> <epoch seconds>"`` (the realtime handler passes ``title``
-through unchanged), progress reports encode the tick in ``timestamp`` (the position).
+through unchanged), progress reports encode the tick in ``timestamp`` (the position),
+chat messages are their own text, ``"bench <seq> <epoch seconds>"``: the room's
+``new_chat_message`` carries it back, so every member counts what it received.
 
 Recovering clients (``record: "recovery"``) do what socket.io-client >= 4.6 does with
 connection state recovery: CONNECT with ``{token, recover: true}``, keep the ``pid`` of the
@@ -63,6 +65,8 @@ class Stats:
         self.fanout_cache = {}  # payload bytes -> (seq, sent_at): decoded once per event
         self.progress_updates = []  # (recv_time, data dict)
         self.recovery_cache = {}  # payload bytes -> (seq, sent_at, offset)
+        self.chat = []  # (seq, latency seconds) of every new_chat_message received
+        self.chat_cache = {}  # payload bytes -> (seq, sent_at)
         self.sent_at = {}  # seq -> send time, of the recovery scenario's events
         self.student_progress = 0
         self.errors = {}
@@ -114,7 +118,8 @@ class Client(asyncio.Protocol):
         self.gen = gen
         self.stats = gen.stats
         self.token = token
-        self.record = record  # which room events this client measures ("fanout", "progress", "recovery", None)
+        self.record = record  # which room events this client measures ("fanout", "progress", "recovery", "chat", None)
+        self.chat_received = []  # the seqs of the chat messages this client received, in order
         self.session = session  # a recovering client's session (record "recovery")
         self.transport = None
         self.buffer = bytearray()
@@ -284,6 +289,14 @@ class Client(asyncio.Protocol):
             if known[2] is not None:
                 self.session.offset = known[2]
                 self.session.positions.append(tuple(int(part) for part in known[2].split(".")))
+        elif self.record == "chat" and message.startswith(b'42["new_chat_message"'):
+            stats = self.stats
+            known = stats.chat_cache.get(message)
+            if known is None:  # the same bytes reach every member: one decode per message
+                _, seq, sent_at = json.loads(message[2:])[1]["message"].split(" ")
+                known = stats.chat_cache[message] = (int(seq), float(sent_at))
+            self.chat_received.append(known[0])
+            stats.chat.append((known[0], now - known[1]))
         elif self.record == "progress":
             if message.startswith(b'42["progress_update"'):
                 self.stats.progress_updates.append((now, json.loads(message[2:])[1]))
@@ -456,6 +469,76 @@ async def recovery_result(gen, first_seq, last_seq, killed_at, timeout):
             "complete": all(complete(s) for s in sessions)}
 
 
+async def chat_run(gen, first, count, video_id, rate, seconds, ack_timeout=10.0):
+    """``rate`` chat messages a second for ``seconds``, from the clients ``first..first+count`` in
+    turn (each sends ``rate / count`` a second: under the 20 per 10 s limit when that is <= 2),
+    each ``"bench <seq> <send time>"`` and acknowledged. Returns what was acknowledged (seq -> id)."""
+    senders = gen.clients[first:first + count]
+    total = max(1, int(rate * seconds))
+    pending, acked, refused, ack_s, sent_at = [], {}, [], [], {}
+    started = time.monotonic()
+    for n in range(total):
+        delay = started + n / rate - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        seq = n + 1
+        at = sent_at[seq] = time.time()
+        future = senders[n % len(senders)].emit(
+            "send_chat_message", {"video_id": video_id, "message": f"bench {seq} {at:.6f}", "timestamp": at},
+            ack=True)
+        future.add_done_callback(lambda f, at=at: f.cancelled() or ack_s.append(time.time() - at))
+        pending.append((seq, future))
+    send_seconds = time.monotonic() - started
+    deadline = time.monotonic() + ack_timeout  # one wait for all: a dead socket's acks never come
+    for seq, future in pending:
+        try:
+            reply = (await asyncio.wait_for(future, max(0.01, deadline - time.monotonic())))[0]
+        except Exception as exc:  # no acknowledgement: emitted or not, it is not counted as sent
+            refused.append(f"{seq}: {type(exc).__name__}")
+            continue
+        if isinstance(reply, dict) and "id" in reply:
+            acked[seq] = reply["id"]
+        else:
+            refused.append(f"{seq}: {reply}"[:200])
+    ack_s.sort()
+    ms = lambda v: None if v is None else round(v * 1000, 2)  # noqa: E731
+    return {"sent": total, "send_seconds": round(send_seconds, 3), "acked": acked, "refused": len(refused),
+            "refusals": refused[:5], "sent_at": sent_at, "first_sent_at": sent_at[1],
+            "ack_p50_ms": ms(percentile(ack_s, 50)), "ack_p99_ms": ms(percentile(ack_s, 99))}
+
+
+async def chat_collect(gen, first, count, seqs, grace):
+    """Waits until every client ``first..first+count`` has received every message of ``seqs`` (the
+    acknowledged ones) or ``grace`` seconds; then latencies (send -> each receipt, and send -> the
+    last member's receipt of it), and over the members what was lost or duplicated."""
+    members = gen.clients[first:first + count]
+    expected = set(seqs)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and not all(expected <= set(m.chat_received) for m in members):
+        await asyncio.sleep(0.1)
+    latencies = [lat for seq, lat in gen.stats.chat if seq in expected]
+    last_receipt = {}
+    for seq, lat in gen.stats.chat:
+        if seq in expected and lat > last_receipt.get(seq, -1.0):
+            last_receipt[seq] = lat
+    lost = duplicated = inversions = 0
+    for member in members:
+        got = [seq for seq in member.chat_received if seq in expected]
+        lost += len(expected - set(got))
+        duplicated += len(got) - len(set(got))
+        # against the send order, for information: two messages sent through two doors within a
+        # few ms of each other may enter the room log the other way round (every member still
+        # sees the log's one order)
+        inversions += sum(1 for a, b in zip(got, got[1:]) if b < a)
+    every = latency_summary(list(last_receipt.values()))
+    result = {"members": len(members), "messages": len(expected), "expected": len(expected) * len(members),
+              "delivered": len(latencies), "lost": lost, "duplicated": duplicated, "send_order_inversions": inversions,
+              "all_members_p50_ms": every["p50_ms"], "all_members_p99_ms": every["p99_ms"],
+              "all_members_max_ms": every["max_ms"]}
+    result.update(latency_summary(latencies))
+    return result
+
+
 async def read_commands():
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader(limit=64 * 1024 * 1024)
@@ -573,6 +656,14 @@ async def main():
                     "lag_p50_ms": round(percentile(lags, 50) * 1000, 1) if lags else None,
                     "lag_p99_ms": round(percentile(lags, 99) * 1000, 1) if lags else None,
                     "lag_max_ms": round(lags[-1] * 1000, 1) if lags else None})
+        elif cmd == "chat_run":
+            # {"first", "count", "video_id", "rate", "seconds"}: the clients must have joined the video
+            answer(await chat_run(gen, command.get("first", 0), command["count"], command["video_id"],
+                                  command["rate"], command["seconds"]))
+        elif cmd == "chat_collect":
+            # {"first", "count", "seqs", "grace"}: receipts of the acknowledged messages by every member
+            answer(await chat_collect(gen, command.get("first", 0), command["count"], command["seqs"],
+                                      command.get("grace", 10.0)))
         elif cmd == "recovery_wait":
             # {"first_seq", "last_seq", "killed_at" (epoch s), "wait_s"}: waits until every session
             # is connected again after the kill and holds every event of the window (or the timeout)

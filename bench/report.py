@@ -39,6 +39,20 @@ def mark(ok):
     return "met" if ok else "**not met**"
 
 
+def chat_row(ch):
+    met = ch["p99_ms"] is not None and ch["p99_ms"] <= 100 and ch["lost"] == 0 and ch["duplicated"] == 0 \
+        and ch["not_stored"] == 0 and ch["acknowledged"] == ch["sent"]
+    return (f"| chat ({ch['users']} students in one video room on {ch['doors']} door process(es), {ch['rate']} "
+            f"messages/s in all for {ch['seconds']} s) | {ch['acknowledged']} of {ch['sent']} acknowledged (p99 "
+            f"{ch['ack_p99_ms']} ms); send -> each receipt p50 {ch['p50_ms']} ms, p99 {ch['p99_ms']} ms, max "
+            f"{ch['max_ms']} ms; send -> every member had it p99 {ch['all_members_p99_ms']} ms; lost {ch['lost']}, "
+            f"duplicated {ch['duplicated']} of {ch['expected']} receipts; stored {ch['stored']} "
+            f"({ch['stored_per_s']}/s, first seen stored p99 {ch['storage_lag_p99_ms']} ms after the send), not "
+            f"stored {ch['not_stored']}; doors {ch['door_cpu_percent']} %, chat service "
+            f"{ch['chat_service_cpu_percent']} % CPU | p99 <= 100, lost 0, every acknowledged message stored | "
+            f"{mark(met)} |")
+
+
 def table(results):
     f, m, c, pr = results["fanout"], results["fanout_max"], results["connections"], results["progress"]
     node = results.get("node_baseline", {})
@@ -49,7 +63,7 @@ def table(results):
         f"{mc['cores']} cores ({mc['cpu']}), {mc['memory_gb']} GB, Python {mc['python']}, "
         + ", ".join(f"{k} {v}" for k, v in mc["libraries"].items())
         + f"; load average {mc['load_average_at_start']} at start, {mc['load_average_at_end']} at end; "
-        f"progress database: {results['progress_database']}.",
+        f"progress database: {results['progress_database']}, chat database: {results.get('chat_database')}.",
         "",
         "| scenario | measured | target | |",
         "|---|---|---|---|",
@@ -87,6 +101,8 @@ def table(results):
             f"duplicated {rc['duplicated']}, out of order {rc['out_of_order']} of {rc['expected']} | "
             f"all recovered <= 10 s, lost 0, duplicated 0 | "
             f"{mark(rc['all_recovered_s'] is not None and rc['all_recovered_s'] <= 10 and rc['lost'] == 0 and rc['duplicated'] == 0 and rc['out_of_order'] == 0)} |")
+    if results.get("chat"):
+        lines.append(chat_row(results["chat"]))
     lines += [
         "",
         "Latency by clients in the room (fanout at "
@@ -154,6 +170,8 @@ def write(results):
         except KeyError as missing:  # a partial run (BENCH_ONLY)
             print(f"(partial run: no {missing})")
             print("\n".join(comparison(results)))
+            if results.get("chat"):
+                print(chat_row(results["chat"]))
         return
     plot(results, PLOT)
     generated = f"{BEGIN}\n{table(results)}\n{END}"

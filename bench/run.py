@@ -10,6 +10,7 @@ The server under test (the door, or the Node baseline) runs on core 0 and the lo
 and the event dispatcher on core 1 (``taskset``; ``BENCH_PIN=0`` turns it off). RabbitMQ,
 PostgreSQL and the other services are shared machine processes and are not pinned: their CPU
 during each fan-out step is measured and reported (``broker_cpu_percent``) instead.
+    BENCH_ONLY=chat .venv/bin/python -m bench.run   # the chat scenario alone
 
 The platform is started exactly as ``make run`` and the stack tests start it, with the
 helpers the tests use (``tests/support/``: ``running_stack`` in a vhost of its own); the
@@ -70,24 +71,28 @@ def plan():
                 "ramp_clients_seconds": 3, "max_rates": [20, 40, 80, 120, 160, 240], "max_step_seconds": 4,
                 "connections": 2000, "connection_batch": 1000, "progress_students": 200,
                 "progress_rate": 5, "progress_seconds": 8, "node": True, "fanout_replicas": 1, "progress_replicas": 2,
-                "recovery_clients": 1000, "recovery_rate": 5, "recovery_seconds": 12, "recovery_kill_after": 4}
+                "recovery_clients": 1000, "recovery_rate": 5, "recovery_seconds": 12, "recovery_kill_after": 4,
+                "chat_users": 200, "chat_rate": 20, "chat_seconds": 10, "chat_replicas": 2}
     if os.environ.get("BENCH_PLAN") == "smoke":  # one short step of everything: does it work
         return {"fanout_clients": [100], "fanout_rate": 10, "fanout_seconds": 3,
                 "ramp_clients_seconds": 2, "max_rates": [20], "max_step_seconds": 3,
                 "connections": 200, "connection_batch": 200, "progress_students": 50,
                 "progress_rate": 5, "progress_seconds": 3, "node": True, "fanout_replicas": 1, "progress_replicas": 2,
-                "recovery_clients": 100, "recovery_rate": 5, "recovery_seconds": 6, "recovery_kill_after": 2}
+                "recovery_clients": 100, "recovery_rate": 5, "recovery_seconds": 6, "recovery_kill_after": 2,
+                "chat_users": 20, "chat_rate": 5, "chat_seconds": 3, "chat_replicas": 2}
     if QUICK and os.environ.get("BENCH_PLAN") != "full":
         return {"fanout_clients": [100, 200], "fanout_rate": 10, "fanout_seconds": 5,
                 "ramp_clients_seconds": 3, "max_rates": [20, 80, 200], "max_step_seconds": 3,
                 "connections": 1000, "connection_batch": 500, "progress_students": 100,
                 "progress_rate": 5, "progress_seconds": 5, "node": True, "fanout_replicas": 1, "progress_replicas": 2,
-                "recovery_clients": 200, "recovery_rate": 5, "recovery_seconds": 10, "recovery_kill_after": 3}
+                "recovery_clients": 200, "recovery_rate": 5, "recovery_seconds": 10, "recovery_kill_after": 3,
+                "chat_users": 20, "chat_rate": 5, "chat_seconds": 10, "chat_replicas": 2}
     return {"fanout_clients": [250, 500, 1000], "fanout_rate": 10, "fanout_seconds": 30,
             "ramp_clients_seconds": 10, "max_rates": [20, 40, 60, 80, 100, 130, 160, 200, 260, 330, 420],
             "max_step_seconds": 6, "connections": 10_000, "connection_batch": 1000,
             "progress_students": 500, "progress_rate": 5, "progress_seconds": 30, "node": True, "fanout_replicas": 1, "progress_replicas": 2,
-            "recovery_clients": 2000, "recovery_rate": 5, "recovery_seconds": 20, "recovery_kill_after": 5}
+            "recovery_clients": 2000, "recovery_rate": 5, "recovery_seconds": 20, "recovery_kill_after": 5,
+            "chat_users": 200, "chat_rate": 20, "chat_seconds": 30, "chat_replicas": 2}
 
 
 # -- the platform ----------------------------------------------------------------------
@@ -98,18 +103,19 @@ def raise_fd_limit():
     return hard
 
 
-def progress_database():
-    """A fresh PostgreSQL database for the progress service: ``(url, drop)``; ``(None, no-op)``
-    when no server answers (the progress service then keeps its SQLite file)."""
+def fresh_database(service):
+    """A fresh PostgreSQL database for ``service`` (the progress and chat services write under
+    load): ``(url, drop)``; ``(None, no-op)`` when no server answers (the service then keeps
+    its SQLite file)."""
     admin_url = os.environ.get("BENCH_POSTGRES_URL", POSTGRES_ADMIN_URL)
     problem = postgres_problem(admin_url)
     if problem:
-        print(f"  (no PostgreSQL for the progress service: {problem}; using SQLite)")
+        print(f"  (no PostgreSQL for the {service} service: {problem}; using SQLite)")
         return None, lambda: None
     return create_postgres_database(admin_url, prefix="bench")
 
 
-def stack_settings(progress_db=None):
+def stack_settings(progress_db=None, chat_db=None):
     """What a benchmark's platform runs with (the rest are the defaults of ``make run``)."""
     settings = {
         "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
@@ -122,6 +128,8 @@ def stack_settings(progress_db=None):
     }
     if progress_db:
         settings["PROGRESS_DATABASE_URL"] = progress_db
+    if chat_db:
+        settings["CHAT_DATABASE_URL"] = chat_db
     return settings
 
 
@@ -543,6 +551,110 @@ def scenario_two_doors(gen, dispatcher, tokens, course_id, p, log, doors, one_do
     return result
 
 
+class StoredWatch:
+    """Reads a video's latest chat history through the API every ``interval`` s in a thread: when
+    each message was first seen stored. The chat service stores what the doors hand over; this
+    is its storage as a client sees it (resolution: the interval plus one HTTP round trip)."""
+
+    def __init__(self, url, token, video_id, interval=0.25):
+        self.url, self.token, self.video_id, self.interval = url, token, video_id, interval
+        self.first_seen = {}  # message id -> epoch seconds
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self):
+        self._thread.start()
+        return self
+
+    def _run(self):
+        api = Api(self.url, timeout=10)  # a session of its own: not shared across threads
+        while not self._stopping.wait(self.interval):
+            self.page(api, {"limit": 100})
+
+    def page(self, api, params):
+        answer = api.call("GET", f"/api/v1/videos/{self.video_id}/messages", self.token, params=params)
+        if answer.status_code != 200:
+            return None
+        body, now = answer.json(), time.time()
+        for message in body["data"]:
+            self.first_seen.setdefault(message["id"], now)
+        return body
+
+    def stop(self):
+        self._stopping.set()
+        self._thread.join(15)
+
+    def all_stored(self, ids, timeout):
+        """Stops polling once every id is seen, or at ``timeout``; then pages through the whole
+        history once (a burst larger than a page between two polls is found there)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not set(ids) <= set(self.first_seen):
+            time.sleep(self.interval)
+        self.stop()
+        api, params = Api(self.url, timeout=30), {"limit": 100}
+        while (body := self.page(api, params)) and body["meta"]["next_before"]:
+            params = {"limit": 100, "before": body["meta"]["next_before"]}
+        return {i: self.first_seen[i] for i in ids if i in self.first_seen}
+
+
+def scenario_chat(stack, gen, campus, signer, tokens, course, video, instructor_token, p, log, door_pids,
+                  ports=None):
+    """A chat in one video room: ``chat_users`` students join it (spread over the doors) and send
+    ``chat_rate`` messages a second in all, for ``chat_seconds``, each acknowledged; every member
+    counts every message it receives (the sender too). Measured: send -> each receipt, send ->
+    the last member's receipt (targets p99 <= 100 ms), lost and duplicated receipts (target 0),
+    and how fast the chat service stores them, read back through the history API."""
+    users = p["chat_users"]
+    if len(tokens) < users:
+        extra = [mint(signer) for _ in range(users - len(tokens))]
+        campus.enroll_all(course, extra)
+        tokens = tokens + extra
+    gen.ask("close")
+    answer = gen.ask("connect", tokens=tokens[:users], record="chat", concurrency=100, ports=ports)
+    assert answer["failed"] == 0, answer
+    joins = gen.ask("join", event="join_video", data={"video_id": video["id"]}, first=0, count=users)
+    assert joins["failed"] == 0, joins
+    time.sleep(1.0)
+    watch = StoredWatch(stack.url, instructor_token, video["id"]).start()
+    chat_pid = stack.processes["chat"].pid
+    door_cpu, chat_cpu, gen_cpu = (sum(cpu_seconds(pid) for pid in door_pids), cpu_seconds(chat_pid),
+                                   gen.cpu_seconds())
+    wall = time.monotonic()
+    run = gen.ask("chat_run", first=0, count=users, video_id=video["id"], rate=p["chat_rate"],
+                  seconds=p["chat_seconds"])
+    acked = {int(seq): message_id for seq, message_id in run["acked"].items()}
+    received = gen.ask("chat_collect", first=0, count=users, seqs=sorted(acked), grace=15)
+    stored = watch.all_stored(list(acked.values()), timeout=30)
+    wall = time.monotonic() - wall
+    sent_at = {int(seq): at for seq, at in run["sent_at"].items()}
+    lags = sorted(stored[message_id] - sent_at[seq] for seq, message_id in acked.items() if message_id in stored)
+    stored_span = max(stored.values(), default=run["first_sent_at"]) - run["first_sent_at"]
+    ms = lambda v: round(v * 1000, 1)  # noqa: E731
+    result = {
+        "users": users, "rate": p["chat_rate"], "seconds": p["chat_seconds"], "doors": len(door_pids),
+        "sent": run["sent"], "acknowledged": len(acked), "refused": run["refused"], "refusals": run["refusals"],
+        "ack_p50_ms": run["ack_p50_ms"], "ack_p99_ms": run["ack_p99_ms"],
+        **{key: received[key] for key in ("expected", "delivered", "lost", "duplicated", "send_order_inversions",
+                                          "p50_ms", "p95_ms", "p99_ms", "max_ms", "all_members_p50_ms",
+                                          "all_members_p99_ms", "all_members_max_ms")},
+        "stored": len(stored), "not_stored": len(acked) - len(stored),
+        # first send -> the last acknowledged message seen stored: keeping up means the send rate
+        "stored_per_s": round(len(stored) / stored_span, 1) if stored_span > 0 else None,
+        "storage_lag_p50_ms": ms(lags[len(lags) // 2]) if lags else None,
+        "storage_lag_p99_ms": ms(lags[min(len(lags) - 1, round(0.99 * (len(lags) - 1)))]) if lags else None,
+        "door_cpu_percent": round(100 * (sum(cpu_seconds(pid) for pid in door_pids) - door_cpu) / wall, 1),
+        "chat_service_cpu_percent": round(100 * (cpu_seconds(chat_pid) - chat_cpu) / wall, 1),
+        "loadgen_cpu_percent": round(100 * (gen.cpu_seconds() - gen_cpu) / wall, 1),
+        "errors": gen.ask("stats")["errors"],
+    }
+    log(f"    {result['acknowledged']}/{result['sent']} acknowledged ({result['refused']} refused); receipts p50 "
+        f"{result['p50_ms']} p99 {result['p99_ms']} ms, every member p99 {result['all_members_p99_ms']} ms; lost "
+        f"{result['lost']}, duplicated {result['duplicated']}; stored {result['stored']} "
+        f"({result['stored_per_s']}/s, lag p99 {result['storage_lag_p99_ms']} ms), not stored {result['not_stored']}")
+    gen.ask("close")
+    return result
+
+
 def versus_node(ours, node):
     """Ours over Node's (issue 15): the ceiling (max deliveries/s at p99 <= 100 ms, all delivered),
     and server CPU per delivery over the steps both passed at the same event rate."""
@@ -637,11 +749,14 @@ def run_once():
         keys = ensure_dev_keys(var_dir / "keys")
         signer = Signer(keys[0].read_bytes())
         amqp_uri = stack_of.enter_context(own_vhost(amqp_base, prefix="bench"))
-        progress_db, drop_db = progress_database()
+        progress_db, drop_db = fresh_database("progress")
         stack_of.callback(drop_db)
         results["progress_database"] = "postgresql" if progress_db else "sqlite"
+        chat_db, drop_chat_db = fresh_database("chat")
+        stack_of.callback(drop_chat_db)
+        results["chat_database"] = "postgresql" if chat_db else "sqlite"
         stack = stack_of.enter_context(running_stack(amqp_uri, keys, var_dir, ready_timeout=120,
-                                                     settings=stack_settings(progress_db)))
+                                                     settings=stack_settings(progress_db, chat_db)))
         log(f"platform up at {stack.url}")
         pin(stack.processes["realtime"].pid, SERVER_CORE)
         results["pinning"] = ({"server_core": SERVER_CORE, "loadgen_core": LOADGEN_CORE, "tool": "taskset",
@@ -713,6 +828,14 @@ def run_once():
                 "all recovered on door B")
             results["recovery"] = scenario_recovery(stack, gen, dispatcher, campus, signer, student_tokens,
                                                     course, p, log)
+        if wanted("chat"):
+            ports, door_pids = doors(int(os.environ.get("BENCH_CHAT_REPLICAS", p["chat_replicas"])))
+            log(f"chat: {p['chat_users']} students in one video room on {len(ports)} door process(es), "
+                f"{p['chat_rate']} messages/s in all")
+            with profiled(stack.processes["realtime"].pid, "chat"), \
+                    profiled(stack.processes["chat"].pid, "chat-service"):
+                results["chat"] = scenario_chat(stack, gen, campus, signer, student_tokens, course, video,
+                                                instructor["access_token"], p, log, door_pids, ports=ports)
         results["loadgen_cpu_s_total"] = round(gen.cpu_seconds() - gen_cpu_start, 2)
         gen.close()
         for replica in replicas:
@@ -779,12 +902,21 @@ def write(results):
     RESULTS.mkdir(parents=True, exist_ok=True)
     text = json.dumps(results, indent=2)
     stamp = results["started_at"].replace(":", "").replace("+0000", "Z")
-    name = "latest-quick.json" if results["quick"] else "latest.json"
+    # only a full run of every scenario is the record (latest.json, the page); a smoke run, a
+    # partial one (BENCH_ONLY) or another plan's sizes are kept apart, never over it
+    partial = bool(os.environ.get("BENCH_ONLY")) or os.environ.get("BENCH_PLAN") in ("dev", "smoke")
+    kind = "quick" if results["quick"] else "partial" if partial else None
+    name = f"latest-{kind}.json" if kind else "latest.json"
     (RESULTS / name).write_text(text + "\n")
-    (RESULTS / f"{'quick-' if results['quick'] else ''}{stamp}.json").write_text(text + "\n")
-    from bench import report
-    report.write(results)
-    print(f"wrote {RESULTS / name}" + ("" if results["quick"] else " and docs/benchmarks.md (+ benchmarks.png)"))
+    (RESULTS / f"{kind + '-' if kind else ''}{stamp}.json").write_text(text + "\n")
+    if kind is None:
+        from bench import report
+        report.write(results)
+        print(f"wrote {RESULTS / name} and docs/benchmarks.md (+ benchmarks.png)")
+    else:
+        from bench import report
+        report.write(dict(results, quick=True))  # its table on stdout only
+        print(f"wrote {RESULTS / name}")
 
 
 if __name__ == "__main__":

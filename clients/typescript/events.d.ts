@@ -141,6 +141,21 @@ export interface JoinedVideoPayload {
     course_id?: string;
     [k: string]: unknown;
   }[];
+  /**
+   * Who is in the room now, the joiner included, each user once however many connections or doors they use (at most 100 of them; `watching_count` counts them all).
+   *
+   *
+   * @maxItems 100
+   */
+  watching?: {
+    user_id: string;
+    user_email: string;
+    [k: string]: unknown;
+  }[];
+  /**
+   * The number of distinct users in the room now, the joiner included.
+   */
+  watching_count?: number;
   [k: string]: unknown;
 }
 
@@ -263,6 +278,16 @@ export interface QuizSubmissionPayload {
   [k: string]: unknown;
 }
 
+export interface VideoPresencePayload {
+  course_id: string;
+  video_id: string;
+  /**
+   * Distinct users in the video's room now (0 when the last one left).
+   */
+  watching_count: number;
+  [k: string]: unknown;
+}
+
 /** What the server emits: `socket.on(event, (data) => ...)`; a room event's `offset` is there only
  * for a client that connected with `recover: true` (socket.io-client keeps it by itself). */
 export interface ServerToClientEvents {
@@ -282,6 +307,7 @@ export interface ServerToClientEvents {
   student_progress: (data: StudentProgressPayload, offset?: string) => void;
   progress_update: (data: ProgressUpdatePayload, offset?: string) => void;
   quiz_submission: (data: QuizSubmissionPayload, offset?: string) => void;
+  video_presence: (data: VideoPresencePayload, offset?: string) => void;
 }
 
 /** What a client emits; the optional last argument receives the acknowledgement. */

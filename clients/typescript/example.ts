@@ -24,6 +24,7 @@ socket.on("new_enrollment", (data) => console.log(`${data.user_email} enrolled`)
 socket.on("student_progress", (data) => console.log(`${data.user_id}: ${data.progress.toFixed(0)} %`));
 socket.on("progress_update", (data) => console.log(`${data.video_id}: ${data.percent_complete} %`));
 socket.on("quiz_submission", (data) => console.log(`quiz ${data.quiz_id}: ${data.score} (${data.passed})`));
+socket.on("video_presence", (data) => console.log(`${data.video_id}: ${data.watching_count} watching`));
 socket.on("new_chat_message", (data) => console.log(`${data.timestamp} ${data.user_email}: ${data.message}`));
 socket.on("error", (data) => console.error(`${data.event ?? "server"}: ${data.code} ${data.message}`));
 

@@ -3,10 +3,13 @@
 Headless Chromium from Debian (``make test`` installs ``chromium`` and ``chromium-driver``
 when missing), driven by Selenium. An instructor and a student each get their own
 browser profile; the instructor's page must show the student's enrollment, and their
-progress, without a reload.
+progress, without a reload. The instructor also reads a video's chat and moderates it
+(delete, mute), and sees how many watch each video; the students there are Socket.IO
+clients, so what the page did is checked where it lands.
 """
 import http.client
 import os
+import time
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -115,6 +118,37 @@ class Dashboard:
         return float(self.find(f'progress[data-user-id="{user_id}"][data-video-id="{video_id}"]')
                      .get_attribute("value"))
 
+    def watching(self, video_id):
+        """The video's "Watching" cell: a number, or "–" while unknown."""
+        return self.find(f'.watching[data-video-id="{video_id}"]').text
+
+    def open_chat(self, video_id):
+        self.find(f'#video-table tr[data-video-id="{video_id}"] button').click()
+        self.wait(lambda d: self.find("#chat").is_displayed())
+
+    def chat_ids(self):
+        # read in one go in the page: a message may be removed between finding it and reading it
+        return self.driver.execute_script(
+            "return [...document.querySelectorAll('#chat-log li[data-message-id]')].map((li) => li.dataset.messageId)")
+
+    def message(self, message_id):
+        return self.find(f'#chat-log li[data-message-id="{message_id}"]')
+
+
+def say(client, video_id, text):
+    return client.sio.call("send_chat_message", {"video_id": video_id, "message": text, "timestamp": 1}, timeout=10)
+
+
+def wait_stored(api, session, video_id, message_id, timeout=15):
+    """Storing is asynchronous by design: until the history has the message."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        page = api.call("GET", f"/api/v1/videos/{video_id}/messages", token=session["access_token"]).json()
+        if message_id in [m["id"] for m in page["data"]]:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"message {message_id} not stored within {timeout}s")
+
 
 def test_the_instructor_sees_a_student_enroll_and_progress_live(stack, api, campus, browser, tmp_path):
     password = "correct horse battery"  # what the Api fixture registers everyone with
@@ -140,4 +174,77 @@ def test_the_instructor_sees_a_student_enroll_and_progress_live(stack, api, camp
     learner.find("#video-list li button").click()  # "Watch": 10 % more every second
     student_id = teacher.find("#progress-table tbody tr").get_attribute("data-user-id")
     teacher.wait(lambda d: teacher.progress(student_id, video_id) >= 30, timeout=20)
+
+    # the student chats in the video the instructor has open
+    teacher.open_chat(video_id)
+    learner.find("#video-list li button:nth-of-type(2)").click()  # "Chat"
+    learner.wait(lambda d: learner.find("#chat").is_displayed())
+    learner.find("#chat-input").send_keys("Is the quiz on chapter two?")
+    learner.find("#chat-form button[type=submit]").click()
+    teacher.wait(lambda d: "Is the quiz on chapter two?" in teacher.find("#chat-log").text)
+    teacher.wait(lambda d: teacher.watching(video_id) == "2")  # the student and the instructor
+    teacher.driver.set_window_size(1280, 1500)  # the whole page in the picture
     teacher.driver.save_screenshot(str(screenshot))
+
+
+def test_the_instructor_reads_a_video_s_chat_deletes_a_message_and_mutes_its_author(
+        stack, api, campus, browser, connect):
+    course, instructor = campus.course(videos=2)
+    student = campus.enrolled_student(course)
+    video_id = course["videos"][1]["id"]
+    speaker = connect(student)
+    assert "code" not in speaker.sio.call("join_video", {"video_id": video_id}, timeout=10)
+    earlier = say(speaker, video_id, "said before the instructor came")
+    wait_stored(api, student, video_id, earlier["id"])
+
+    teacher = Dashboard(browser("instructor"), stack.url)
+    teacher.log_in(instructor["user"]["email"], "correct horse battery")
+    teacher.choose(course["id"])
+    teacher.open_chat(video_id)
+    # history from joined_video's recent_messages, then the room live
+    teacher.wait(lambda d: teacher.chat_ids() == [earlier["id"]])
+    assert "said before the instructor came" in teacher.message(earlier["id"]).text
+    live = [say(speaker, video_id, text) for text in ("typo", "rude words")]
+    teacher.wait(lambda d: teacher.chat_ids() == [earlier["id"]] + [m["id"] for m in live])
+
+    # the instructor's delete button: gone from the page, and the room is told
+    teacher.message(earlier["id"]).find_element("css selector", "button.delete").click()
+    teacher.wait(lambda d: earlier["id"] not in teacher.chat_ids())
+    assert speaker.wait_for("chat_message_deleted")[0]["id"] == earlier["id"]
+    # the author deletes their own through the API: the page hears chat_message_deleted
+    deleted = api.call("DELETE", f"/api/v1/videos/{video_id}/messages/{live[0]['id']}",
+                       token=student["access_token"])
+    assert deleted.status_code == 200, deleted.text
+    teacher.wait(lambda d: teacher.chat_ids() == [live[1]["id"]])
+
+    # the mute button: the author's next message is refused with code muted (within a second)
+    teacher.message(live[1]["id"]).find_element("css selector", "button.mute").click()
+    teacher.wait(lambda d: f"{student['user']['email']} is muted until" in teacher.find("#chat-log").text)
+    deadline = time.monotonic() + 1.0
+    while (answer := say(speaker, video_id, "and more")).get("code") != "muted" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert answer["code"] == "muted" and answer["event"] == "send_chat_message" and answer["until"]
+    assert teacher.chat_ids() == [live[1]["id"]]  # nothing the muted student tried reached the room
+
+
+def test_the_instructor_sees_how_many_watch_each_video(stack, campus, browser, connect):
+    course, instructor = campus.course(videos=2)
+    first, second = (video["id"] for video in course["videos"])
+    students = [campus.enrolled_student(course) for _ in range(2)]
+    teacher = Dashboard(browser("instructor"), stack.url)
+    teacher.log_in(instructor["user"]["email"], "correct horse battery")
+    teacher.choose(course["id"])
+    assert teacher.watching(first) == teacher.watching(second) == "–"  # nothing known yet
+
+    # two students in the first video, one of them in two tabs: two watching (video_presence)
+    tabs = [connect(session) for session in (students[0], students[0], students[1])]
+    for tab in tabs:
+        assert "code" not in tab.sio.call("join_video", {"video_id": first}, timeout=10)
+    teacher.wait(lambda d: teacher.watching(first) == "2")
+    for tab in tabs[1:]:  # the second tab, then the other student, go: one left
+        tab.close()
+    teacher.wait(lambda d: teacher.watching(first) == "1")
+    # opening a chat joins its room: joined_video counts the instructor
+    teacher.open_chat(second)
+    teacher.wait(lambda d: teacher.watching(second) == "1")
+    assert teacher.watching(first) == "1"

@@ -1,8 +1,9 @@
 // The course dashboard: plain DOM, the HTTP API for what exists, Socket.IO for what happens.
-// An instructor sees enrollments, progress per student and video, and quiz submissions
-// as they arrive; a student sees the course's videos, can simulate watching one (it sends
-// `video_progress`) and chat in its video room. Text from the server is only ever set as
-// textContent, never parsed as HTML.
+// An instructor sees enrollments, progress per student and video, quiz submissions and how
+// many are watching each video as they arrive, and reads and moderates the chat of the video
+// they select (delete a message, mute its author); a student sees the course's videos, can
+// simulate watching one (it sends `video_progress`) and chat in its video room. Text from the
+// server is only ever set as textContent, never parsed as HTML.
 "use strict";
 
 const $ = (selector) => document.querySelector(selector);
@@ -103,19 +104,24 @@ async function openCourse(event) {
   event?.preventDefault();
   $("#course-problem").textContent = "";
   const { data: course } = await callApi("GET", `/api/v1/courses/${encodeURIComponent($("#course-select").value)}`);
-  state.course = course;
   stopWatching();
-  const teaching = state.user.role === "instructor" && course.instructor_id === state.user.id;
-  show("instructor-view", teaching);
-  show("student-view", !teaching);
-  if (teaching) await showInstructorView(course);
+  closeChat();
+  state.course = course;
+  show("instructor-view", teaching());
+  show("student-view", !teaching());
+  if (teaching()) await showInstructorView(course);
   else showStudentView(course);
   joinRooms();
+}
+
+function teaching() {
+  return state.user?.role === "instructor" && state.course?.instructor_id === state.user.id;
 }
 
 // -- the instructor's view ---------------------------------------------------------------
 
 async function showInstructorView(course) {
+  videoRows(course);
   const head = $("#progress-table thead tr");
   head.replaceChildren(element("th", "Student", { scope: "col" }), element("th", "Enrolled", { scope: "col" }),
     ...course.videos.map((video) => element("th", video.title, { scope: "col" })));
@@ -131,6 +137,30 @@ async function showInstructorView(course) {
   } catch (error) {
     if (error.status !== 404) note("#activity", `Stored progress unavailable: ${error.message}`);
   }
+}
+
+// one row per video: how many distinct users are in its room (video_presence, or joined_video
+// for the one whose chat is open), and the button that opens its chat
+function videoRows(course) {
+  $("#video-table tbody").replaceChildren(...course.videos.map((video) => {
+    const row = element("tr");
+    row.dataset.videoId = video.id;
+    const count = element("span", "–", { class: "watching" });
+    count.dataset.videoId = video.id;
+    const open = element("button", "Open chat", { type: "button" });
+    open.addEventListener("click", () => openChat(video));
+    const countCell = element("td");
+    countCell.append(count);
+    const chatCell = element("td");
+    chatCell.append(open);
+    row.append(element("th", video.title, { scope: "row" }), countCell, chatCell);
+    return row;
+  }));
+}
+
+function setWatching(videoId, count) {
+  const cell = document.querySelector(`.watching[data-video-id="${CSS.escape(videoId)}"]`);
+  if (cell && Number.isInteger(count)) cell.textContent = String(count);
 }
 
 function studentRow(userId, email, enrolledAt) {
@@ -163,7 +193,6 @@ function showStudentView(course) {
     item.append(" ", watch, " ", chat);
     return item;
   }));
-  show("chat", false);
   // own stored progress, once the progress service is there
   callApi("GET", `/api/v1/courses/${course.id}/progress`).then(({ data }) => {
     for (const video of data.videos ?? []) setProgress(state.user.id, video.video_id, video.percent_complete, video.completed);
@@ -196,21 +225,113 @@ function stopWatching() {
   state.watching.clear();
 }
 
+// -- one video's chat (both views) -------------------------------------------------------
+
 function openChat(video) {
-  if (state.chatVideo && state.chatVideo !== video.id) state.socket.emit("leave_video", { video_id: state.chatVideo });
+  if (state.chatVideo === video.id) return;
+  closeChat();
   state.chatVideo = video.id;
   $("#chat-title").textContent = `Chat: ${video.title}`;
-  $("#chat-log").replaceChildren();
+  $("#moderation").hidden = !teaching();
+  // under the list the video was chosen from
+  (teaching() ? $("#video-table") : $("#video-list")).after($("#chat"));
   show("chat");
-  state.socket.emit("join_video", { video_id: video.id });
+  joinVideo();
   $("#chat-input").focus();
+}
+
+function closeChat() {
+  if (state.chatVideo && state.socket?.connected) state.socket.emit("leave_video", { video_id: state.chatVideo });
+  state.chatVideo = null;
+  $("#chat-log").replaceChildren();
+  $("#chat-problem").textContent = "";
+  show("chat", false);
+}
+
+// the reply brings the latest messages (and who is watching): on a rejoin after a reconnect
+// they replace what the page shows, since messages deleted meanwhile are left out of them
+function joinVideo() {
+  const videoId = state.chatVideo;
+  state.socket.emit("join_video", { video_id: videoId }, (reply) => {
+    if (videoId !== state.chatVideo) return;
+    if (reply?.code) {
+      $("#chat-problem").textContent = `Chat unavailable: ${reply.message}`;
+      return;
+    }
+    setWatching(videoId, reply.watching_count);
+    $("#chat-log").replaceChildren();
+    (reply.recent_messages ?? []).forEach(showMessage);
+  });
+}
+
+function chatLine(item) {
+  const log = $("#chat-log");
+  log.append(item);
+  log.scrollTop = log.scrollHeight;
+}
+
+function chatNote(text) {
+  chatLine(element("li", `${new Date().toLocaleTimeString()} ${text}`, { class: "note" }));
+}
+
+function showMessage(message) {
+  // one sent while joining can come both live and in recent_messages, with the same id
+  if (document.querySelector(`#chat-log li[data-message-id="${CSS.escape(message.id)}"]`)) return;
+  const item = element("li");
+  item.dataset.messageId = message.id;
+  item.dataset.userId = message.user_id;
+  item.append(element("span", new Date(message.timestamp).toLocaleTimeString() + " ", { class: "time" }),
+    element("span", `${message.user_email}: `, { class: "author" }), element("span", message.message, { class: "text" }));
+  // the course's instructor deletes any message and mutes anyone else; an author deletes their own
+  if (teaching() || message.user_id === state.user.id) {
+    const remove = element("button", "Delete", { type: "button", class: "delete", "aria-label": `Delete: ${message.message}` });
+    remove.addEventListener("click", () => deleteMessage(message));
+    item.append(remove);
+  }
+  if (teaching() && message.user_id !== state.user.id) {
+    const mute = element("button", "Mute", { type: "button", class: "mute", "aria-label": `Mute ${message.user_email}` });
+    mute.addEventListener("click", () => muteAuthor(message));
+    item.append(mute);
+  }
+  chatLine(item);
+}
+
+function removeMessage(id) {
+  document.querySelector(`#chat-log li[data-message-id="${CSS.escape(id)}"]`)?.remove();
+}
+
+async function deleteMessage(message) {
+  $("#chat-problem").textContent = "";
+  try {
+    await callApi("DELETE", `/api/v1/videos/${encodeURIComponent(state.chatVideo)}/messages/${encodeURIComponent(message.id)}`);
+  } catch (error) {
+    $("#chat-problem").textContent = `Could not delete: ${error.message}`;
+    return;
+  }
+  removeMessage(message.id); // everyone else's page hears chat_message_deleted
+}
+
+async function muteAuthor(message) {
+  $("#chat-problem").textContent = "";
+  const minutes = Number($("#mute-minutes").value);
+  try {
+    const { data } = await callApi("POST", `/api/v1/courses/${encodeURIComponent(state.course.id)}/mutes`,
+      { user_id: message.user_id, minutes });
+    chatNote(`${message.user_email} is muted until ${new Date(data.until).toLocaleTimeString()}`);
+  } catch (error) {
+    $("#chat-problem").textContent = `Could not mute: ${error.message}`;
+  }
 }
 
 function sendChat(event) {
   event.preventDefault();
   const message = $("#chat-input").value;
+  $("#chat-problem").textContent = "";
   state.socket.emit("send_chat_message", { video_id: state.chatVideo, message, timestamp: new Date().toISOString() },
-    (reply) => { if (reply?.code) note("#chat-log", `Not sent: ${reply.message}`); });
+    (reply) => {
+      if (reply?.code === "muted") $("#chat-problem").textContent = `Not sent: you are muted until ${new Date(reply.until).toLocaleTimeString()}`;
+      else if (reply?.code) $("#chat-problem").textContent = `Not sent: ${reply.message}`;
+    });
   $("#chat-input").value = "";
 }
 
@@ -223,7 +344,7 @@ function joinRooms() {
     if (reply?.code) $("#course-problem").textContent = `Live updates unavailable: ${reply.message}`;
     else $("#connection").textContent = `Live: following ${state.course.title}`;
   });
-  if (state.chatVideo) state.socket.emit("join_video", { video_id: state.chatVideo });
+  if (state.chatVideo) joinVideo();
 }
 
 function connectSocket() {
@@ -235,7 +356,12 @@ function connectSocket() {
   socket.on("connect_error", (error) => status(`Not connected: ${error.message}`));
   socket.on("error", (data) => {
     if (data.code === "token_expired") status("Session expired: log in again");
-    else note(state.course && !$("#instructor-view").hidden ? "#activity" : "#chat-log", `${data.event ?? "server"}: ${data.message}`);
+    // a refused chat message or join is told by its acknowledgement, in the chat section
+    else if (data.event !== "send_chat_message" && data.event !== "join_video") {
+      const text = `${data.event ?? "server"}: ${data.message}`;
+      if (teaching()) note("#activity", text);
+      else $("#course-problem").textContent = text;
+    }
   });
 
   const forThisCourse = (data) => state.course && (!data.course_id || data.course_id === state.course.id);
@@ -261,12 +387,12 @@ function connectSocket() {
   });
   socket.on("new_review", (data) => forThisCourse(data) && note("#activity", `${data.user_email} rated ${data.rating}/5: ${data.comment}`));
   socket.on("course_updated", (data) => forThisCourse(data) && note("#activity", `Course updated: ${(data.changed ?? []).join(", ")}`));
-  socket.on("new_chat_message", (data) => {
-    if (data.video_id && data.video_id !== state.chatVideo) return;
-    note("#chat-log", `${data.user_email}: ${data.message}`);
-  });
-  socket.on("user_joined_video", (data) => note("#chat-log", `${data.user_email} joined`));
-  socket.on("user_left_video", (data) => note("#chat-log", `${data.user_email} left`));
+  socket.on("video_presence", (data) => forThisCourse(data) && setWatching(data.video_id, data.watching_count));
+  const inTheChat = (data) => state.chatVideo && (!data.video_id || data.video_id === state.chatVideo);
+  socket.on("new_chat_message", (data) => inTheChat(data) && showMessage(data));
+  socket.on("chat_message_deleted", (data) => inTheChat(data) && removeMessage(data.id));
+  socket.on("user_joined_video", (data) => inTheChat(data) && chatNote(`${data.user_email} joined`));
+  socket.on("user_left_video", (data) => inTheChat(data) && chatNote(`${data.user_email} left`));
 }
 
 document.addEventListener("DOMContentLoaded", () => {
