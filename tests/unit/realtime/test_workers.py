@@ -163,3 +163,29 @@ def test_spawn_runs_the_worker_in_a_thread_of_the_pool_and_tells_the_caller_when
     result, exc_info = done.wait(timeout=2)
     assert exc_info is None and provider(container, Memory).memory == {"e": 5}
     assert container._worker_pool.free() == 10
+
+
+def test_what_the_door_declares_one_per_process_is_one_object_for_every_worker(key_files):
+    """The door's providers, set up (nothing started: no broker), each asked by two workers."""
+    from nameko.containers import WorkerContext
+
+    from services.kernel.config import load_config
+    from services.kernel.rpc import RpcClient
+    from services.realtime.service import RealtimeService
+    from services.realtime.workers import one_per_process
+
+    config = load_config({"JWT_PUBLIC_KEY_FILE": str(key_files[1])}, service="realtime")
+    door = ServiceContainer(RealtimeService, config)
+    for extension in door.dependencies:
+        extension.setup()
+    event = next(e for e in door.entrypoints if e.method_name == "video_progress")
+    first, second = (WorkerContext(door, RealtimeService(), event) for _ in range(2))
+
+    shared = [p for p in door.dependencies if one_per_process(p)]
+    assert {p.attr_name for p in shared} >= {"sockets", "memberships", "progress_reports", "chat_messages",
+                                             "progress_throttle", "chat_mutes", "config"}
+    for provider in shared:
+        assert provider.get_dependency(first) == provider.get_dependency(second), provider.attr_name
+    # the RPC clients are not: each worker's calls carry its own call ids and trace
+    assert {p.attr_name for p in door.dependencies if not one_per_process(p)} == {
+        p.attr_name for p in door.dependencies if isinstance(p, RpcClient)}
