@@ -115,6 +115,9 @@ def configure(service, level="INFO", stream=None, capture_stderr=False):
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # no line names its thread or process, and asking for them is dear: under eventlet's
+    # patched threading, current_thread() was a sixth of the door's request log line
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     if capture_stderr:
         sys.stderr = StderrAsLog(logging.getLogger("stderr"))
 

@@ -26,12 +26,12 @@ class RpcClient(RpcProxy):
         # a request nobody took in time expires in the queue: a service that comes back
         # after an outage never acts on calls whose callers already got a 503
         self.options.setdefault("expiration", self.deadline)
-
-    def get_dependency(self, worker_ctx):
         # a service class may define ``observe_rpc(service, method, seconds)`` to be
         # told how long each call took (the door feeds its Prometheus histogram)
-        observe = getattr(self.container.service_cls, "observe_rpc", None)
-        return _DeadlineProxy(super().get_dependency(worker_ctx), self.target_service, self.deadline, observe)
+        self.observe = getattr(self.container.service_cls, "observe_rpc", None)
+
+    def get_dependency(self, worker_ctx):
+        return _DeadlineProxy(super().get_dependency(worker_ctx), self.target_service, self.deadline, self.observe)
 
 
 class _DeadlineProxy:

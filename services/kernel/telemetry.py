@@ -200,6 +200,10 @@ class Telemetry(DependencyProvider):
     def setup(self):
         self.service = self.container.service_name
         self.workers = {}
+        # per entrypoint: its kind and span name; per (entrypoint, outcome): its histogram
+        # child. Both are fixed by our own code, and the door looks them up for every event
+        self.described = {}
+        self.durations = {}
         self.metrics_server = None
         port = self.container.config.get("METRICS_PORT")
         self.metrics_port = int(port) if self.serve_metrics and port else None
@@ -217,9 +221,17 @@ class Telemetry(DependencyProvider):
             self.metrics_server.kill()
             self.metrics_server = None
 
+    def describe(self, entrypoint):
+        described = self.described.get(entrypoint)
+        if described is None:
+            kind = entrypoint_kind(entrypoint)
+            described = self.described[entrypoint] = (kind, span_name(self.service, entrypoint, kind),
+                                                      SPAN_KINDS.get(kind, SpanKind.INTERNAL))
+        return described
+
     def worker_setup(self, worker_ctx):
         entrypoint = worker_ctx.entrypoint
-        kind = entrypoint_kind(entrypoint)
+        kind, name, span_kind = self.describe(entrypoint)
         dispatched_at = worker_ctx.data.pop(DISPATCHED_AT, None)  # this worker's events get their own
         if kind == "event" and isinstance(dispatched_at, (int, float)):
             EVENT_LAG.labels(self.service, f"{entrypoint.source_service}.{entrypoint.event_type}").observe(
@@ -227,8 +239,7 @@ class Telemetry(DependencyProvider):
         parent = worker_ctx.data.get(TRACEPARENT)
         parent_context = _propagator.extract({TRACEPARENT: parent}) if isinstance(parent, str) else None
         worker_span = _tracer.start_span(
-            span_name(self.service, entrypoint, kind), context=parent_context,
-            kind=SPAN_KINDS.get(kind, SpanKind.INTERNAL),
+            name, context=parent_context, kind=span_kind,
             attributes={"service": self.service, "entrypoint": entrypoint.method_name, "call_id": worker_ctx.call_id})
         span_context = trace.set_span_in_context(worker_span)
         carrier = {}
@@ -243,8 +254,11 @@ class Telemetry(DependencyProvider):
             return
         started, kind, worker_span, _ = begun
         ended = outcome(exc_info)
-        ENTRYPOINT_DURATION.labels(self.service, kind, worker_ctx.entrypoint.method_name, ended).observe(
-            time.perf_counter() - started)
+        duration = self.durations.get((worker_ctx.entrypoint, ended))
+        if duration is None:
+            duration = self.durations[worker_ctx.entrypoint, ended] = ENTRYPOINT_DURATION.labels(
+                self.service, kind, worker_ctx.entrypoint.method_name, ended)
+        duration.observe(time.perf_counter() - started)
         if ended != "ok":
             worker_span.set_status(Status(StatusCode.ERROR, ended))
         worker_span.set_attribute("outcome", ended)

@@ -2,7 +2,9 @@
 
 Each memory (memberships, rate windows, handled event ids, progress windows, the
 progress not yet flushed, chat messages not yet handed over, the courses' mutes) is one
-object per door process, built in ``setup`` and shared by every worker of that process.
+object per door process, built in ``setup`` and shared by every worker of that process:
+each such provider says so (``OnePerProcess``), and the socket events' workers are given
+it without asking it again per event (``workers.py``).
 """
 import logging
 import time
@@ -23,17 +25,21 @@ from services.realtime.ratelimit import RateLimiter
 from services.realtime.reports import ReportBuffer, hand_over
 from services.realtime.rooms import Memberships
 from services.realtime.throttle import Throttle
+from services.realtime.workers import OnePerProcess
 
 log = logging.getLogger(__name__)
 
 
-class Sockets(DependencyProvider):
+class Sockets(OnePerProcess, DependencyProvider):
     """Emits and room changes go through here, never through ``sio`` directly."""
 
     door = Door()
 
+    def setup(self):
+        self.api = SocketsApi(self.door)
+
     def get_dependency(self, worker_ctx):
-        return SocketsApi(self.door)
+        return self.api
 
 
 class SocketsApi:
@@ -75,7 +81,7 @@ class SocketsApi:
         return self._door.ready
 
 
-class Tokens(DependencyProvider):
+class Tokens(OnePerProcess, DependencyProvider):
     def setup(self):
         self.verifier = TokenVerifier(read_secret(self.container.config, "JWT_PUBLIC_KEY"))
 
@@ -83,7 +89,7 @@ class Tokens(DependencyProvider):
         return self.verifier
 
 
-class MembershipCache(DependencyProvider):
+class MembershipCache(OnePerProcess, DependencyProvider):
     def setup(self):
         self.memberships = Memberships()
 
@@ -91,7 +97,7 @@ class MembershipCache(DependencyProvider):
         return self.memberships
 
 
-class ClientAddresses(DependencyProvider):
+class ClientAddresses(OnePerProcess, DependencyProvider):
     """The caller's address as the per-address limits count it (see ``addresses.py``)."""
 
     def setup(self):
@@ -101,7 +107,7 @@ class ClientAddresses(DependencyProvider):
         return self.proxies
 
 
-class RateLimits(DependencyProvider):
+class RateLimits(OnePerProcess, DependencyProvider):
     def setup(self):
         self.limiter = RateLimiter()
 
@@ -122,7 +128,7 @@ class DeliveryLedger:
         return True
 
 
-class HandledEvents(DependencyProvider):
+class HandledEvents(OnePerProcess, DependencyProvider):
     def setup(self):
         self.ledger = DeliveryLedger()
 
@@ -130,7 +136,7 @@ class HandledEvents(DependencyProvider):
         return self.ledger
 
 
-class RevokedSessions(DependencyProvider):
+class RevokedSessions(OnePerProcess, DependencyProvider):
     """Sessions logged out (or revoked for refresh-token reuse) while their access tokens
     may still be unexpired: this door refuses those tokens until they would have expired."""
 
@@ -142,7 +148,7 @@ class RevokedSessions(DependencyProvider):
         return self.revoked
 
 
-class ProgressThrottle(DependencyProvider):
+class ProgressThrottle(OnePerProcess, DependencyProvider):
     """The live ``student_progress`` windows: at most four events a second per (student, video)."""
 
     INTERVAL_SECONDS = 0.25
@@ -158,7 +164,7 @@ class ProgressThrottle(DependencyProvider):
         return self.throttle
 
 
-class ProgressReports(EventDispatcher):
+class ProgressReports(OnePerProcess, EventDispatcher):
     """Progress reports held per (student, video) and handed to the progress service in batches.
 
     Every ``PROGRESS_FLUSH_SECONDS`` the buffer is drained into ONE ``progress_reported``
@@ -217,7 +223,7 @@ class ProgressReports(EventDispatcher):
         self.publish(events.PROGRESS_REPORTED.event_type, message)
 
 
-class ChatMessages(EventDispatcher):
+class ChatMessages(OnePerProcess, EventDispatcher):
     """Chat messages handed to the chat service: one persistent, confirmed, mandatory publish each.
 
     ``send_chat_message`` emits to the room first, then calls ``hand_over(payload)``, then
@@ -294,7 +300,7 @@ class ChatMessages(EventDispatcher):
         self.publish(events.CHAT_MESSAGE_SENT.event_type, message)  # stamped: the chat service measures its lag
 
 
-class ChatMutes(DependencyProvider):
+class ChatMutes(OnePerProcess, DependencyProvider):
     """The courses' mutes, one :class:`~services.realtime.mutes.MuteTable` per door process."""
 
     def setup(self):

@@ -2,13 +2,12 @@
 
 Both turn what arrives at the door into an ordinary Nameko worker, so a handler gets
 RPC clients, event dispatchers and the ``Sockets`` dependency like any other worker,
-and can be unit-tested with ``worker_factory`` / ``entrypoint_hook``.
+and can be unit-tested with ``worker_factory`` / ``entrypoint_hook``. A socket event's
+worker runs in the socket's own green thread (``workers.py``).
 """
 import logging
 from dataclasses import dataclass
-from functools import partial
 
-from eventlet.event import Event
 from nameko.exceptions import IncorrectSignature
 from nameko.extensions import Entrypoint
 from nameko.web.handlers import HttpRequestHandler
@@ -16,6 +15,7 @@ from werkzeug.wrappers import Response
 
 from services.kernel.errors import PlatformError, TryLater
 from services.realtime.door import Door, error_body, json_response
+from services.realtime.workers import InlineWorkers
 
 log = logging.getLogger(__name__)
 
@@ -113,9 +113,14 @@ class SocketEvent(Entrypoint):
     A ``PlatformError`` becomes an ``error`` event ``{message, code, event}`` to the
     sender alone (and the acknowledgement); nothing else sees it, nothing disconnects.
     ``connect`` is special: an error there refuses the connection (see ``Door``).
+
+    The worker runs in the green thread the event arrived in (``workers.py``: the same
+    dependencies, hooks, ids and ``max_workers`` bound as a spawned worker, without the
+    spawn and the per-event injection of what is one object per process).
     """
 
     door = Door()
+    workers = InlineWorkers()
 
     def __init__(self, socket_event, reply=None, **kwargs):
         kwargs.setdefault("expected_exceptions", PlatformError)
@@ -131,15 +136,11 @@ class SocketEvent(Entrypoint):
         super().stop()
 
     def run(self, client, data, wait=True):
-        done = Event()
-        self.container.spawn_worker(
-            self, (client, data), {},
-            context_data={"socket_event": self.socket_event},
-            handle_result=partial(self._handle_result, done),
-        )
-        if not wait:
+        context_data = {"socket_event": self.socket_event}
+        if not wait:  # the disconnect: the transport goes on at once, and nobody is left to answer
+            self.workers.spawn(self, (client, data), context_data, self._unawaited)
             return None
-        result, exc_info = done.wait()
+        result, exc_info = self.workers.run(self, (client, data), context_data)
         if self.socket_event == "connect":
             if exc_info is not None:
                 raise exc_info[1]
@@ -159,10 +160,9 @@ class SocketEvent(Entrypoint):
         log.error("unhandled error in socket event %s", self.socket_event, exc_info=exc_info)
         return self.door.send_error(client.sid, self.socket_event, "unavailable", "Internal error")
 
-    @staticmethod
-    def _handle_result(done, worker_ctx, result, exc_info):
-        done.send((result, exc_info))
-        return result, exc_info
+    def _unawaited(self, result, exc_info):
+        if exc_info is not None and not isinstance(exc_info[1], PlatformError):
+            log.error("unhandled error in socket event %s", self.socket_event, exc_info=exc_info)
 
 
 on_socket = SocketEvent.decorator

@@ -123,10 +123,16 @@ def observe_rpc(service, method, seconds):
 class DoorMetrics(DependencyProvider):
     """Counts each socket event a worker handles and each error a worker answers with."""
 
+    def setup(self):
+        self.received = {}  # socket event -> its counter (looked up once: it runs for every event)
+
     def worker_setup(self, worker_ctx):
         event = getattr(worker_ctx.entrypoint, "socket_event", None)
         if event:
-            SOCKET_EVENTS_RECEIVED.labels(event).inc()
+            received = self.received.get(event)
+            if received is None:
+                received = self.received[event] = SOCKET_EVENTS_RECEIVED.labels(event)
+            received.inc()
 
     def worker_result(self, worker_ctx, result=None, exc_info=None):
         if exc_info is not None:
