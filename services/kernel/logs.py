@@ -137,6 +137,14 @@ class RequestLog(DependencyProvider):
     def worker_result(self, worker_ctx, result=None, exc_info=None):
         started = self.started.pop(worker_ctx, None)
         entrypoint = worker_ctx.entrypoint
+        socket_event = getattr(entrypoint, "socket_event", None)
+        # a door handles thousands of socket events a second (video_progress: one per student
+        # every few seconds); the metrics count and time each one, so a successful one is a
+        # debug line: this line was half of such an event's CPU (docs/benchmarks.md, "Socket
+        # events without a spawned worker"). Errors, HTTP, RPC and events stay info.
+        level = logging.DEBUG if socket_event and exc_info is None else logging.INFO
+        if not request_log.isEnabledFor(level):
+            return
         fields = {
             "entrypoint": entrypoint.method_name,
             "call_id": worker_ctx.call_id,
@@ -144,7 +152,6 @@ class RequestLog(DependencyProvider):
             "duration_ms": round((time.monotonic() - started) * 1000, 2) if started else None,
             "outcome": "ok" if exc_info is None else "error",
         }
-        socket_event = getattr(entrypoint, "socket_event", None)
         if socket_event:
             fields["socket_event"] = socket_event
         http_method = getattr(entrypoint, "method", None)
@@ -154,7 +161,7 @@ class RequestLog(DependencyProvider):
             # the error's kind and code, never its message (it may echo input)
             error = exc_info[1]
             fields["error"] = getattr(error, "code", None) or type(error).__name__
-        request_log.info("handled", extra=fields)
+        request_log.log(level, "handled", extra=fields)
 
     def worker_teardown(self, worker_ctx):
         self.started.pop(worker_ctx, None)

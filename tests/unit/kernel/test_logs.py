@@ -21,6 +21,15 @@ class Call(Entrypoint):
 call = Call.decorator
 
 
+class SocketCall(Entrypoint):
+    """Stands for the door's ``@on_socket`` entrypoint: what the request log reads of it."""
+
+    socket_event = "video_progress"
+
+
+on_socket = SocketCall.decorator
+
+
 class LoginService:
     name = "auth"
     request_log = logs.RequestLog()
@@ -30,6 +39,11 @@ class LoginService:
         if password != "right one":
             raise Unauthorized("Invalid email or password")
         return {"access_token": "eyJhbGciOiJFZERTQSJ9.secret.token"}
+
+    @on_socket
+    def report(self, ok):
+        if not ok:
+            raise Unauthorized("Token expired")
 
 
 @pytest.fixture
@@ -70,6 +84,16 @@ def test_one_line_per_request_with_call_ids_and_never_the_arguments(container, j
     everything = json.dumps(json_lines())
     for secret in ("right one", "hunter2", "ann@example.com", "secret.token"):
         assert secret not in everything
+
+
+def test_a_successful_socket_event_is_a_debug_line_and_a_failed_one_is_logged(container, json_lines):
+    with entrypoint_hook(container, "report") as report:
+        report(True)
+        with pytest.raises(Unauthorized):
+            report(False)
+    handled = [line for line in json_lines() if line["message"] == "handled"]
+    assert [(line["socket_event"], line["outcome"], line["level"]) for line in handled] == [
+        ("video_progress", "error", "INFO")]
 
 
 @pytest.mark.parametrize("message, secret, kept", [
