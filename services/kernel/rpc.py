@@ -9,6 +9,7 @@ Typed platform errors raised by the callee pass through unchanged.
 import time
 
 import eventlet
+from kombu.exceptions import OperationalError
 from nameko.exceptions import RemoteError, UnknownService
 from nameko.rpc import RpcProxy
 
@@ -68,5 +69,6 @@ def call_with_deadline(method, service_name, timeout, *args, **kwargs):
     except RemoteError as exc:
         # a bug on the other side: say which service, never leak its traceback
         raise Unavailable(f"The {service_name} service failed ({exc.exc_type})") from None
-    except (OSError, ConnectionError) as exc:
+    except (OSError, ConnectionError, OperationalError) as exc:
+        # OperationalError: kombu's own, when it cannot (re)connect to publish the request
         raise Unavailable(f"The message broker is not reachable ({type(exc).__name__})") from None
