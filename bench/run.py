@@ -70,27 +70,27 @@ def plan():
         return {"fanout_clients": [500], "fanout_rate": 10, "fanout_seconds": 8,
                 "ramp_clients_seconds": 3, "max_rates": [20, 40, 80, 120, 160, 240], "max_step_seconds": 4,
                 "connections": 2000, "connection_batch": 1000, "progress_students": 200,
-                "progress_rate": 5, "progress_seconds": 8, "node": True, "fanout_replicas": 1, "progress_replicas": 2,
+                "progress_rate": 5, "progress_seconds": 8, "node": True, "fanout_replicas": 1, "progress_replicas": 1,
                 "recovery_clients": 1000, "recovery_rate": 5, "recovery_seconds": 12, "recovery_kill_after": 4,
                 "chat_users": 200, "chat_rate": 20, "chat_seconds": 10, "chat_replicas": 2}
     if os.environ.get("BENCH_PLAN") == "smoke":  # one short step of everything: does it work
         return {"fanout_clients": [100], "fanout_rate": 10, "fanout_seconds": 3,
                 "ramp_clients_seconds": 2, "max_rates": [20], "max_step_seconds": 3,
                 "connections": 200, "connection_batch": 200, "progress_students": 50,
-                "progress_rate": 5, "progress_seconds": 3, "node": True, "fanout_replicas": 1, "progress_replicas": 2,
+                "progress_rate": 5, "progress_seconds": 3, "node": True, "fanout_replicas": 1, "progress_replicas": 1,
                 "recovery_clients": 100, "recovery_rate": 5, "recovery_seconds": 6, "recovery_kill_after": 2,
                 "chat_users": 20, "chat_rate": 5, "chat_seconds": 3, "chat_replicas": 2}
     if QUICK and os.environ.get("BENCH_PLAN") != "full":
         return {"fanout_clients": [100, 200], "fanout_rate": 10, "fanout_seconds": 5,
                 "ramp_clients_seconds": 3, "max_rates": [20, 80, 200], "max_step_seconds": 3,
                 "connections": 1000, "connection_batch": 500, "progress_students": 100,
-                "progress_rate": 5, "progress_seconds": 5, "node": True, "fanout_replicas": 1, "progress_replicas": 2,
+                "progress_rate": 5, "progress_seconds": 5, "node": True, "fanout_replicas": 1, "progress_replicas": 1,
                 "recovery_clients": 200, "recovery_rate": 5, "recovery_seconds": 10, "recovery_kill_after": 3,
                 "chat_users": 20, "chat_rate": 5, "chat_seconds": 10, "chat_replicas": 2}
     return {"fanout_clients": [250, 500, 1000], "fanout_rate": 10, "fanout_seconds": 30,
             "ramp_clients_seconds": 10, "max_rates": [20, 40, 60, 80, 100, 130, 160, 200, 260, 330, 420],
             "max_step_seconds": 6, "connections": 10_000, "connection_batch": 1000,
-            "progress_students": 500, "progress_rate": 5, "progress_seconds": 30, "node": True, "fanout_replicas": 1, "progress_replicas": 2,
+            "progress_students": 500, "progress_rate": 5, "progress_seconds": 30, "node": True, "fanout_replicas": 1, "progress_replicas": 1,
             "recovery_clients": 2000, "recovery_rate": 5, "recovery_seconds": 20, "recovery_kill_after": 5,
             "chat_users": 200, "chat_rate": 20, "chat_seconds": 30, "chat_replicas": 2}
 
