@@ -795,8 +795,11 @@ def run_once():
                 replica.start(services=("realtime",))
                 replica.wait_ready(timeout=120)
                 replicas.append(replica)
-            return ([stack.port] + [r.port for r in replicas],
-                    [stack.processes["realtime"].pid] + [r.processes["realtime"].pid for r in replicas])
+            # the first ``count`` doors (a scenario that wants one door gets one, even after
+            # another scenario started more)
+            chosen = replicas[:count - 1]
+            return ([stack.port] + [r.port for r in chosen],
+                    [stack.processes["realtime"].pid] + [r.processes["realtime"].pid for r in chosen])
 
         ports, door_pids = doors(int(os.environ.get("BENCH_FANOUT_REPLICAS", p["fanout_replicas"])))
         results["fanout_replicas"] = len(ports)
