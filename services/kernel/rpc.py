@@ -32,17 +32,26 @@ class RpcClient(RpcProxy):
         self.observe = getattr(self.container.service_cls, "observe_rpc", None)
 
     def get_dependency(self, worker_ctx):
-        return _DeadlineProxy(super().get_dependency(worker_ctx), self.target_service, self.deadline, self.observe)
+        # nameko's proxy (its publisher, the worker's headers) is made on the first call: most
+        # workers of the door call no service at all (a video_progress event with its
+        # membership cached), and making five proxies per event was a tenth of its CPU
+        return _DeadlineProxy(lambda: super(RpcClient, self).get_dependency(worker_ctx), self.target_service,
+                              self.deadline, self.observe)
 
 
 class _DeadlineProxy:
-    def __init__(self, proxy, service_name, timeout, observe=None):
-        self._proxy = proxy
+    def __init__(self, make_proxy, service_name, timeout, observe=None):
+        self._make_proxy = make_proxy
+        self._proxy = None
         self._service_name = service_name
         self._timeout = timeout
         self._observe = observe
 
     def __getattr__(self, method_name):
+        if method_name.startswith("_"):
+            raise AttributeError(method_name)
+        if self._proxy is None:
+            self._proxy = self._make_proxy()
         method = getattr(self._proxy, method_name)
 
         def call(*args, timeout=None, **kwargs):
