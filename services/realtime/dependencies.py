@@ -55,9 +55,12 @@ class SocketsApi:
         with telemetry.span(f"emit {event}"):
             self._door.sio.emit(event, payload, to=to, skip_sid=skip_sid)
 
-    def enter_room(self, sid, room, presence=None):
-        """With ``presence`` (``presence.in_video``), the client counts among the room's watchers."""
-        self._door.manager.enter_room(sid, "/", room, presence=presence)
+    def enter_room(self, sid, room):
+        self._door.manager.enter_room(sid, "/", room)
+
+    def attend(self, sid, room, presence):
+        """Count the client, in ``room`` already, among the room's watchers (``presence.in_video``)."""
+        self._door.manager.attend(sid, room, presence)
 
     def watching(self, room, limit):
         """Up to ``limit`` users in ``room``'s presence on every door, and how many there are."""

@@ -2,8 +2,8 @@
 
 ``SocketDispatch`` is what the door's Socket.IO server calls: it admits connections (the
 ``connect`` handler checks the token; per-user caps), registers them, hands each client event
-to its handler (after the per-connection event rate), and tells the ``disconnect`` handler
-which rooms a leaving client was in.
+to its handler (after the per-connection event rate), and forgets a client that leaves (what it
+leaves behind in rooms and presence is the transport's: ``transport/manager.py``).
 """
 import logging
 from dataclasses import dataclass
@@ -23,7 +23,6 @@ class Client:
 
     sid: str | None
     identity: object = None
-    rooms: tuple = ()
     token: str | None = None  # only set for ``connect``
 
     @property
@@ -89,14 +88,7 @@ class SocketDispatch:
     # -- client events and disconnects (python-socketio handlers) ------------------------------
 
     def on_disconnect(self, sid, *_reason):
-        connection = self.registry.forget(sid)
-        if connection is None:
-            return
-        self.event_limiter.forget(self.event_rate, sid)
-        handler = self.handlers.get("disconnect")
-        if handler is not None:
-            rooms = tuple(r for r in self.door.sio.rooms(sid) if r != sid)
-            handler.run(Client(sid=sid, identity=connection.identity, rooms=rooms), None, wait=False)
+        self.forget(sid)
 
     def on_event(self, event, sid, *args):
         connection = self.registry.get(sid)
@@ -113,6 +105,6 @@ class SocketDispatch:
         return handler.run(Client(sid=sid, identity=connection.identity), args[0] if args else None)
 
     def forget(self, sid):
-        """A connection this door closed quietly (its session went on elsewhere)."""
+        """A connection that left, or that this door closed quietly (its session went on elsewhere)."""
         self.registry.forget(sid)
         self.event_limiter.forget(self.event_rate, sid)

@@ -135,12 +135,8 @@ class SocketEvent(Entrypoint):
         self.door.unregister_provider(self)
         super().stop()
 
-    def run(self, client, data, wait=True):
-        context_data = {"socket_event": self.socket_event}
-        if not wait:  # the disconnect: the transport goes on at once, and nobody is left to answer
-            self.workers.spawn(self, (client, data), context_data, self._unawaited)
-            return None
-        result, exc_info = self.workers.run(self, (client, data), context_data)
+    def run(self, client, data):
+        result, exc_info = self.workers.run(self, (client, data), {"socket_event": self.socket_event})
         if self.socket_event == "connect":
             if exc_info is not None:
                 raise exc_info[1]
@@ -159,10 +155,6 @@ class SocketEvent(Entrypoint):
             return self.door.send_error(client.sid, self.socket_event, exc.socket_code, exc.message)
         log.error("unhandled error in socket event %s", self.socket_event, exc_info=exc_info)
         return self.door.send_error(client.sid, self.socket_event, "unavailable", "Internal error")
-
-    def _unawaited(self, result, exc_info):
-        if exc_info is not None and not isinstance(exc_info[1], PlatformError):
-            log.error("unhandled error in socket event %s", self.socket_event, exc_info=exc_info)
 
 
 on_socket = SocketEvent.decorator

@@ -69,7 +69,7 @@ class InlineWorkers(SharedExtension):
         """Run ``entrypoint``'s method with ``args`` as a worker, here; ``(result, exc_info)``."""
         pool = self.container._worker_pool
         current = eventlet.getcurrent()
-        borrowed = current not in pool.coroutines_running  # not already a worker's (``spawn``)
+        borrowed = current not in pool.coroutines_running  # not already a worker's thread
         if borrowed:
             # GreenPool.spawn's bookkeeping, for the thread we are in
             pool.sem.acquire()
@@ -83,10 +83,6 @@ class InlineWorkers(SharedExtension):
         finally:
             if borrowed:
                 pool._spawn_done(current)
-
-    def spawn(self, entrypoint, args, context_data, done):
-        """Run the worker in a green thread of the pool (the caller goes on); ``done(result, exc_info)``."""
-        self.container._worker_pool.spawn_n(lambda: done(*self.run(entrypoint, args, context_data)))
 
     def _work(self, entrypoint, args, context_data):
         service = self.container.service_cls()

@@ -223,7 +223,9 @@ def counts(client, video_id):
     return [e["watching_count"] for e in client.events("video_presence") if e["video_id"] == video_id]
 
 
-def wait_count(client, video_id, count, timeout=10):
+def wait_count(client, video_id, count, timeout=20):
+    # counts come from the leader door; one that an earlier test killed is taken for alive
+    # until its silence shows (up to 15 s), and its counts are announced by the next leader
     deadline = time.monotonic() + timeout
     while counts(client, video_id)[-1:] != [count] and time.monotonic() < deadline:
         time.sleep(0.05)

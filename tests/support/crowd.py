@@ -61,7 +61,15 @@ class Crowd:
             else:
                 self.lines.append(message)
 
+    def _check_alive(self):
+        """A crowd whose Node process died (its packages not installed, say) fails at once, not
+        after a test's whole timeout."""
+        if self.process.poll() is not None:
+            raise AssertionError(f"crowd.mjs exited with code {self.process.returncode}: see its stderr "
+                                 f"(are tests/js's packages installed? make tests/js/node_modules/.package-lock.json)")
+
     def _send(self, **command):
+        self._check_alive()  # (a green write to a dead process's pipe would wait for ever)
         with self._lock:
             self.process.stdin.write(json.dumps(command) + "\n")
             self.process.stdin.flush()
@@ -75,6 +83,7 @@ class Crowd:
             try:
                 return box.get_nowait()
             except queue.Empty:
+                self._check_alive()
                 time.sleep(0.02)
         raise AssertionError(f"crowd.mjs did not answer {command.get('cmd')!r} within {timeout}s "
                              f"(exit code {self.process.poll()})")
@@ -144,6 +153,7 @@ class Crowd:
         while time.monotonic() < deadline:
             if predicate():
                 return
+            self._check_alive()
             time.sleep(0.05)
         raise AssertionError(f"crowd: not {what} within {timeout}s")
 

@@ -125,7 +125,7 @@ class CoursesGateway(Gateway):
             raise
         # counted among the watchers (and announced to the room, if this is the user's first
         # connection in it) once it is sure to stay: presence.py
-        self.sockets.enter_room(client.sid, room, presence=presence.in_video(client.identity, answer))
+        self.sockets.attend(client.sid, room, presence.in_video(client.identity, answer))
         listed, count = self.sockets.watching(room, presence.MAX_WATCHING_LISTED)
         return {"video_id": answer["video_id"], "course_id": answer["course_id"], "status": "Joined successfully",
                 "recent_messages": recent, **presence.watching(listed, count, presence.who(client.identity))}

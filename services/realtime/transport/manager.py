@@ -297,22 +297,23 @@ class RoomLogManager(socketio.Manager):
 
     # -- rooms (and presence rooms) -------------------------------------------------------------
 
-    def enter_room(self, sid, namespace, room, eio_sid=None, presence=None):
-        """Put ``sid`` in ``room``; with ``presence`` (``{user, who, about}``) it counts in the
-        room's presence on every door (see ``presence.py``)."""
+    def enter_room(self, sid, namespace, room, eio_sid=None):
         if room not in self._rooms_of.get((namespace, sid), ()):
             self.basic_enter_room(sid, namespace, room, eio_sid=eio_sid)
             pid = self.pids.get(sid)
             if pid is not None and room != sid:
                 self._record({"k": "join", "pid": pid, "room": room, "at": list(self.log.position)})
-        if presence is not None:
-            attendance = self.present.get(sid)
-            if attendance is None:
-                attendance = self.present[sid] = Attendance(sid, presence["user"], presence["who"], self.door_id)
-            if room not in attendance.rooms:
-                attendance.rooms[room] = presence["about"]
-                self.log.append({"k": "here", "sid": sid, "room": room, "user": presence["user"],
-                                 "who": presence["who"], "about": presence["about"], "door": self.door_id})
+
+    def attend(self, sid, room, presence):
+        """Count ``sid``, already in ``room``, in the room's presence on every door
+        (``presence``: ``{user, who, about}``; see ``presence.py``). Once per room."""
+        attendance = self.present.get(sid)
+        if attendance is None:
+            attendance = self.present[sid] = Attendance(sid, presence["user"], presence["who"], self.door_id)
+        if room not in attendance.rooms:
+            attendance.rooms[room] = presence["about"]
+            self.log.append({"k": "here", "sid": sid, "room": room, "user": presence["user"],
+                             "who": presence["who"], "about": presence["about"], "door": self.door_id})
 
     def leave_room(self, sid, namespace, room):
         self.basic_leave_room(sid, namespace, room)

@@ -156,15 +156,6 @@ def test_a_graceful_stop_waits_for_a_running_worker_before_stopping_the_dependen
     stopping.wait()
 
 
-def test_spawn_runs_the_worker_in_a_thread_of_the_pool_and_tells_the_caller_when_done(container):
-    done = eventlet.Event()
-    entrypoint(container, "remember").workers.spawn(
-        entrypoint(container, "remember"), ("e", 5), {}, lambda result, exc_info: done.send((result, exc_info)))
-    result, exc_info = done.wait(timeout=2)
-    assert exc_info is None and provider(container, Memory).memory == {"e": 5}
-    assert container._worker_pool.free() == 10
-
-
 def test_what_the_door_declares_one_per_process_is_one_object_for_every_worker(key_files):
     """The door's providers, set up (nothing started: no broker), each asked by two workers."""
     from nameko.containers import WorkerContext
