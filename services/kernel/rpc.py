@@ -35,32 +35,37 @@ class RpcClient(RpcProxy):
         # nameko's proxy (its publisher, the worker's headers) is made on the first call: most
         # workers of the door call no service at all (a video_progress event with its
         # membership cached), and making five proxies per event was a tenth of its CPU
-        return _DeadlineProxy(lambda: super(RpcClient, self).get_dependency(worker_ctx), self.target_service,
-                              self.deadline, self.observe)
+        return _DeadlineProxy(self, worker_ctx)
+
+    def make_proxy(self, worker_ctx):
+        return super().get_dependency(worker_ctx)
 
 
 class _DeadlineProxy:
-    def __init__(self, make_proxy, service_name, timeout, observe=None):
-        self._make_proxy = make_proxy
+    """One worker's calls to one service; made for every worker, so it holds two references."""
+
+    __slots__ = ("_client", "_worker_ctx", "_proxy")
+
+    def __init__(self, client, worker_ctx):
+        self._client = client
+        self._worker_ctx = worker_ctx
         self._proxy = None
-        self._service_name = service_name
-        self._timeout = timeout
-        self._observe = observe
 
     def __getattr__(self, method_name):
         if method_name.startswith("_"):
             raise AttributeError(method_name)
         if self._proxy is None:
-            self._proxy = self._make_proxy()
+            self._proxy = self._client.make_proxy(self._worker_ctx)
         method = getattr(self._proxy, method_name)
+        client = self._client
 
         def call(*args, timeout=None, **kwargs):
             started = time.monotonic()
             try:
-                return call_with_deadline(method, self._service_name, timeout or self._timeout, *args, **kwargs)
+                return call_with_deadline(method, client.target_service, timeout or client.deadline, *args, **kwargs)
             finally:
-                if self._observe is not None:
-                    self._observe(self._service_name, method_name, time.monotonic() - started)
+                if client.observe is not None:
+                    client.observe(client.target_service, method_name, time.monotonic() - started)
 
         return call
 

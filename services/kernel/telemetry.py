@@ -25,9 +25,11 @@ id, a ``traceparent`` string and a context switch, and the ids still reach the l
 Label values come from our own code (method names, event names, error codes), never
 from input, so the number of series is bounded.
 """
+import contextlib
 import json
 import logging
 import os
+import random
 import time
 
 import eventlet
@@ -41,7 +43,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, ParentBased
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from prometheus_client import Histogram, make_wsgi_app
 from sqlalchemy import event
@@ -78,6 +80,8 @@ DISPATCHED_AT = "dispatched_at"
 _propagator = TraceContextTextMapPropagator()
 # replaced by configure_tracing(); until then (unit tests of other things) nothing is recorded
 _tracer = TracerProvider(sampler=ALWAYS_OFF).get_tracer(__name__)
+_recording = False  # whether any exporter takes spans (configure_tracing)
+_UNSAMPLED = TraceFlags(TraceFlags.DEFAULT)
 
 
 class JsonLinesExporter(SpanExporter):
@@ -118,7 +122,7 @@ def configure_tracing(service, config, exporter=None):
     ``exporter``: an exporter of the caller's (the SDK's in-memory one in tests), written
     to as each span ends.
     """
-    global _tracer
+    global _tracer, _recording
     processors = []
     if exporter is not None:
         processors.append(SimpleSpanProcessor(exporter))
@@ -138,7 +142,20 @@ def configure_tracing(service, config, exporter=None):
     for processor in processors:
         provider.add_span_processor(processor)
     _tracer = provider.get_tracer(__name__)
+    _recording = bool(processors)
     return provider
+
+
+def unrecorded_span(parent):
+    """A span with ids and nothing else, for when no exporter takes spans: the SDK's sampler
+    would come to the same (a trace id from ``parent``, a ``traceparent`` string, or a fresh
+    one; flags "not sampled"), at several times the cost, for every socket event of the door."""
+    trace_id = 0
+    if isinstance(parent, str):
+        span_context = trace.get_current_span(_propagator.extract({TRACEPARENT: parent})).get_span_context()
+        trace_id = span_context.trace_id if span_context.is_valid else 0
+    return NonRecordingSpan(SpanContext(trace_id or random.getrandbits(128), random.getrandbits(64),
+                                        is_remote=False, trace_flags=_UNSAMPLED))
 
 
 def current_trace_id():
@@ -148,8 +165,14 @@ def current_trace_id():
 
 
 def span(name, **attributes):
-    """A child span of the current one, as a context manager (``with span("emit x"): ...``)."""
+    """A child span of the current one, as a context manager (``with span("emit x"): ...``);
+    nothing at all when no exporter takes spans (the trace id in logs is the worker's anyway)."""
+    if not _recording:
+        return _NO_SPAN
     return _tracer.start_as_current_span(name, attributes=attributes)
+
+
+_NO_SPAN = contextlib.nullcontext()
 
 
 # -- the dependency -----------------------------------------------------------------
@@ -237,15 +260,18 @@ class Telemetry(DependencyProvider):
             EVENT_LAG.labels(self.service, f"{entrypoint.source_service}.{entrypoint.event_type}").observe(
                 max(0.0, time.time() - dispatched_at))
         parent = worker_ctx.data.get(TRACEPARENT)
-        parent_context = _propagator.extract({TRACEPARENT: parent}) if isinstance(parent, str) else None
-        worker_span = _tracer.start_span(
-            name, context=parent_context, kind=span_kind,
-            attributes={"service": self.service, "entrypoint": entrypoint.method_name, "call_id": worker_ctx.call_id})
-        span_context = trace.set_span_in_context(worker_span)
-        carrier = {}
-        _propagator.inject(carrier, context=span_context)
-        worker_ctx.data[TRACEPARENT] = carrier[TRACEPARENT]  # what the calls and events it sends carry
-        token = context.attach(span_context)
+        if _recording:
+            parent_context = _propagator.extract({TRACEPARENT: parent}) if isinstance(parent, str) else None
+            worker_span = _tracer.start_span(
+                name, context=parent_context, kind=span_kind,
+                attributes={"service": self.service, "entrypoint": entrypoint.method_name,
+                            "call_id": worker_ctx.call_id})
+        else:
+            worker_span = unrecorded_span(parent)
+        ids = worker_span.get_span_context()
+        # what the calls and events it sends carry (W3C trace context, as the propagator writes it)
+        worker_ctx.data[TRACEPARENT] = f"00-{ids.trace_id:032x}-{ids.span_id:016x}-{ids.trace_flags:02x}"
+        token = context.attach(trace.set_span_in_context(worker_span))
         self.workers[worker_ctx] = (time.perf_counter(), kind, worker_span, token)
 
     def worker_result(self, worker_ctx, result=None, exc_info=None):
@@ -259,6 +285,8 @@ class Telemetry(DependencyProvider):
             duration = self.durations[worker_ctx.entrypoint, ended] = ENTRYPOINT_DURATION.labels(
                 self.service, kind, worker_ctx.entrypoint.method_name, ended)
         duration.observe(time.perf_counter() - started)
+        if not worker_span.is_recording():
+            return
         if ended != "ok":
             worker_span.set_status(Status(StatusCode.ERROR, ended))
         worker_span.set_attribute("outcome", ended)

@@ -45,3 +45,50 @@ def test_a_request_and_a_response_larger_than_the_buffers_go_through_whole():
     finally:
         server.kill()
         listener.close()
+
+
+def masked_text_frame(text, mask=b"\x01\x02\x03\x04"):
+    payload = text.encode()
+    n = len(payload)
+    length = bytes([0x80 | n]) if n < 126 else bytes([0x80 | 126]) + n.to_bytes(2, "big")
+    return b"\x81" + length + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+def test_a_websocket_reading_ahead_gets_every_frame_whole_and_in_order():
+    """Frames that come in one segment, split across segments, and larger than the read-ahead,
+    through eventlet's own websocket with the door's ``ReadAhead`` socket (``frames.py``)."""
+    from eventlet import websocket
+
+    from services.realtime.transport.frames import ReadAhead
+
+    received = []
+
+    @websocket.WebSocketWSGI
+    def echo(ws):
+        ws.socket = ReadAhead(ws.socket)
+        while (message := ws.wait()) is not None:
+            received.append(message)
+
+    listener = eventlet.listen(("127.0.0.1", 0))
+    server = eventlet.spawn(wsgi.server, listener, echo, log_output=False)
+    try:
+        client = eventlet.connect(listener.getsockname())
+        client.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                       b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+        with eventlet.Timeout(5):
+            assert client.recv(4096).startswith(b"HTTP/1.1 101")
+        small = [f'42["video_progress",{{"n":{n}}}]' for n in range(50)]  # ~1.6 KB in one write
+        large = "x" * 10_000  # past the 4 KB read-ahead
+        client.sendall(b"".join(masked_text_frame(text) for text in small))
+        burst = masked_text_frame(large) + masked_text_frame("after")
+        for at in range(0, len(burst), 1500):  # split mid-header and mid-payload
+            client.sendall(burst[at:at + 1500])
+            eventlet.sleep(0.01)
+        with eventlet.Timeout(5):
+            while len(received) < len(small) + 2:
+                eventlet.sleep(0.01)
+        assert received == small + [large, "after"]
+        client.close()
+    finally:
+        server.kill()
+        listener.close()

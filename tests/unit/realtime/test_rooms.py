@@ -1,3 +1,4 @@
+import eventlet
 import pytest
 
 from services.kernel.errors import Forbidden, NotFound
@@ -51,3 +52,32 @@ def test_the_cache_is_bounded():
     for n in range(50):
         memberships.lookup(f"u{n}", lambda: {"exists": True, "relation": "student"}, course_id="c")
     assert len(memberships._known) == 10
+
+
+def test_lookups_of_a_key_being_asked_about_share_the_one_question_and_its_error():
+    memberships = rooms.Memberships()
+    gate, calls = eventlet.event.Event(), []
+
+    def slow_ask():
+        calls.append(1)
+        return gate.wait()
+
+    waiting = [eventlet.spawn(memberships.lookup, "ann", slow_ask, video_id="v1") for _ in range(5)]
+    eventlet.sleep(0)
+    gate.send({"exists": True, "relation": "student", "video_id": "v1"})
+    assert [w.wait()["relation"] for w in waiting] == ["student"] * 5
+    assert len(calls) == 1 and memberships.asked == 1
+
+    def failing_ask():
+        calls.append(1)
+        eventlet.sleep(0.01)
+        raise NotFound("video not found")
+
+    failing = [eventlet.spawn(memberships.lookup, "ann", failing_ask, video_id="v2") for _ in range(3)]
+    for lookup in failing:
+        with pytest.raises(NotFound):
+            lookup.wait()
+    assert len(calls) == 2  # one question for the three, and nothing kept: the next asks again
+    with pytest.raises(NotFound):
+        memberships.lookup("ann", failing_ask, video_id="v2")
+    assert len(calls) == 3
