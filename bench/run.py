@@ -823,7 +823,8 @@ def run_once():
             results["progress_replicas"] = len(ports)
             log(f"progress: students reporting video_progress to {len(ports)} door process(es)")
             with profiled(stack.processes["realtime"].pid, "progress"), \
-                    profiled(stack.processes["progress"].pid, "progress-service"):
+                    profiled(stack.processes["progress"].pid, "progress-service"), \
+                    profiled(stack.processes["courses"].pid, "courses-service"):
                 results["progress"] = scenario_progress(stack, gen, instructor["access_token"], student_tokens,
                                                         course, video, p, log, door_pids, ports=ports)
         if wanted("recovery"):

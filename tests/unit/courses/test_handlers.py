@@ -144,3 +144,8 @@ def test_membership_answers(uow, course):
     assert by_video["course_id"] == course["id"] and by_video["duration_seconds"] == 300
     assert handlers.membership(uow(), ANN.user_id, course_id="nope") == {"exists": False}
     assert handlers.membership(uow(), ANN.user_id, video_id=course["id"]) == {"exists": False}
+    assert handlers.membership(uow(), ANN.user_id, video_id="nope") == {"exists": False}
+    assert handlers.membership(uow(), BOB.user_id, video_id=video["id"])["relation"] == "none"
+    assert handlers.membership(uow(), TEACHER.user_id, video_id=video["id"])["relation"] == "instructor"
+    facts = handlers.membership(uow(), ANN.user_id, course_id=course["id"])
+    assert facts["published"] is course["published"] and facts["instructor_id"] == TEACHER.user_id
