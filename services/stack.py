@@ -120,6 +120,7 @@ class Stack:
         else:
             env["METRICS_PORT"] = str(self.metrics_ports[self.instance_name(service, index)])
         env["PYTHONUNBUFFERED"] = "1"
+        env["STOP_WITH_PARENT"] = str(os.getpid())
         if service != "auth":
             # only the auth service ever sees the signing key
             env.pop("JWT_PRIVATE_KEY", None)

@@ -69,6 +69,9 @@ SETTINGS = {
     # containers: how long the runner waits for RabbitMQ and the database before giving
     # up (0: not at all; ``make run`` checks the broker itself before starting anything)
     "WAIT_FOR_DEPENDENCIES_SECONDS": "0",
+    # the launcher's pid (set by services/stack.py): a service whose launcher died (a test run
+    # killed by its timeout, a ``make run`` killed with -9) stops itself instead of running on
+    "STOP_WITH_PARENT": None,
     # a domain service's own Prometheus metrics (the door's are at /metrics); empty: not served
     "METRICS_PORT": "9100",
     # traces go to an OTLP/HTTP collector (e.g. http://otel-collector:4318) only when this is set

@@ -19,6 +19,8 @@ import argparse  # noqa: E402
 import importlib  # noqa: E402
 import inspect  # noqa: E402
 import logging  # noqa: E402
+import os  # noqa: E402
+import signal  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -78,8 +80,20 @@ def main(argv=None):
     # ... and is timed and traced; the domain services serve their metrics on METRICS_PORT
     telemetry.configure_tracing(name, config)
     cls.telemetry = telemetry.Telemetry(serve_metrics=name in DOMAIN_SERVICES)
+    if config.get("STOP_WITH_PARENT"):
+        eventlet.spawn_n(stop_when_orphaned, int(config["STOP_WITH_PARENT"]))
     run([cls], config)
     return 0
+
+
+def stop_when_orphaned(launcher_pid, every=2.0):
+    """SIGTERM ourselves (a graceful stop) once the launcher is gone: our parent is then
+    another process (init, a subreaper), as a service started in its own session is never
+    stopped with its launcher's process group."""
+    while os.getppid() == launcher_pid:
+        eventlet.sleep(every)
+    log.warning("the launcher (pid %d) is gone: stopping", launcher_pid)
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def wait_for_dependencies(config, needs_broker, needs_database):
