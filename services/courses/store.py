@@ -9,10 +9,6 @@ def course(session, course_id):
     return session.get(Course, course_id)
 
 
-def video(session, video_id):
-    return session.get(Video, video_id)
-
-
 def membership_facts(session, user_id, course_id=None, video_id=None):
     """What membership needs of a course (given, or the video's) in one query: its id,
     instructor and publication, whether ``user_id`` is enrolled, and the video's id and
