@@ -27,7 +27,6 @@ import time
 import eventlet
 import socketio
 from engineio import packet as eio_packet
-from socketio import packet as sio_packet
 
 from services.realtime.transport.frames import text_frame, write_now
 from services.realtime.transport.presence import PRESENCE_RECORDS, Attendance, PresenceTable
@@ -68,7 +67,7 @@ class RoomLogManager(socketio.Manager):
     def __init__(self, amqp_uri, window_seconds=120, window_entries=200_000, max_age="30m",
                  max_bytes=2 * 1024 ** 3, on_drop=None, on_presence=None, on_count=None):
         super().__init__()
-        self.log = RoomLog(amqp_uri, self._on_record, window_seconds, window_entries, max_age, max_bytes)
+        self.log = RoomLog(amqp_uri, self._deliver, self._on_record, window_seconds, window_entries, max_age, max_bytes)
         self.door_id = self.log.door_id
         self.sessions = SessionTable(window_seconds)
         self.presence = PresenceTable(window_seconds)
@@ -151,34 +150,31 @@ class RoomLogManager(socketio.Manager):
 
     def _on_record(self, pos, record, door):
         kind = record["k"]
-        if kind == "emit":
-            self._deliver(pos, record)
-        elif kind in PRESENCE_RECORDS:
+        if kind in PRESENCE_RECORDS:
             self._fold_presence(record, door)
         elif kind in SESSION_RECORDS and door != self.door_id:
             if kind == "resume" and self.pids.get(record["sid"]) == record["pid"]:
                 self.drop_quietly(record["sid"], "/")  # it came back on another door
             self.sessions.apply(record, time.time())
 
-    def _deliver(self, pos, record):
-        namespace = record["ns"]
+    def _deliver(self, pos, emit):
+        namespace, head, to, skip = emit
         if namespace not in self.rooms:
             return
-        skip = record["x"]
         plain = with_offset = None
         sockets = self.server.eio.sockets
         direct = queued = 0
-        for sid, eio_sid in self.get_participants(namespace, record["to"]):
+        for sid, eio_sid in self.get_participants(namespace, to):
             if skip and sid in skip:
                 continue
             if sid in self.pids:
                 if with_offset is None:
-                    with_offset = self._frame(namespace, [record["e"], *record["d"], offset_string(pos)])
+                    with_offset = self._frame(namespace, head, pos)
                 packet, frame = with_offset
                 self.last_sent[sid] = pos
             else:
                 if plain is None:
-                    plain = self._frame(namespace, [record["e"], *record["d"]])
+                    plain = self._frame(namespace, head)
                 packet, frame = plain
             engine_socket = sockets.get(eio_sid)
             if engine_socket is not None and write_now(engine_socket, frame):
@@ -192,9 +188,14 @@ class RoomLogManager(socketio.Manager):
         self.direct_writes += direct
         self.queued_writes += queued
 
-    def _frame(self, namespace, items):
-        encoded = self.server.packet_class(sio_packet.EVENT, namespace=namespace, data=items).encode()
-        packet = eio_packet.Packet(eio_packet.MESSAGE, encoded)
+    @staticmethod
+    def _frame(namespace, head, pos=None):
+        """The Engine.IO packet and websocket frame of an emit (``compact_emit``'s ``head``),
+        with the recovery offset ``pos`` as its last argument when given: what python-socketio's
+        packet encoding makes of ``[event, *data]`` (``[event, *data, offset]``), by concatenation."""
+        prefix = "2" if namespace == "/" else f"2{namespace},"
+        tail = "]" if pos is None else f',"{offset_string(pos)}"]'
+        packet = eio_packet.Packet(eio_packet.MESSAGE, prefix + head + tail)
         return packet, text_frame(packet.encode().encode("utf-8"))
 
     # -- recoverable sessions ----------------------------------------------------------------
@@ -249,11 +250,11 @@ class RoomLogManager(socketio.Manager):
             self.basic_enter_room(sid, namespace, room, eio_sid=eio_sid)
         self.pids[sid] = session.pid
         missed = []
-        for pos, record in self.log.window.after(start):
-            if record["ns"] != namespace or sid in record["x"]:
+        for pos, (emit_namespace, head, to, skip) in self.log.window.after(start):
+            if emit_namespace != namespace or sid in skip:
                 continue
-            if any(pos > joined for joined in map(session.joined_at, record["to"]) if joined is not None):
-                missed.append(self._frame(namespace, [record["e"], *record["d"], offset_string(pos)])[0])
+            if any(pos > joined for joined in map(session.joined_at, to) if joined is not None):
+                missed.append(self._frame(namespace, head, pos)[0])
                 self.last_sent[sid] = pos
         self._record(dict(session.describe("resume"), door=self.door_id, gen=session.generation + 1))
         self._presence_back(sid)

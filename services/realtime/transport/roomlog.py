@@ -75,8 +75,27 @@ def connection_params(amqp_uri):
     }
 
 
+def compact_emit(record):
+    """An emit record as a door keeps and delivers it: ``(namespace, head, rooms, skip)``.
+
+    ``head`` is the Socket.IO event's JSON array without its closing bracket
+    (``["event",{...}``): the frame without the recovery offset is ``head + "]"``, with it
+    ``head + ',"12.0"]'``, so neither the delivery nor a replay encodes JSON again.
+    ``rooms`` and ``skip`` are tuples of sids and room names.
+
+    It is a plain tuple of strings on purpose. The window holds every emit of the last two
+    minutes and more (hundreds of thousands under progress load); as the parsed record (a
+    dict, two lists, the payload's dict) each was four or five objects the garbage collector
+    walked on every full collection, which took a third of the door's CPU and pauses of
+    0.4 s (docs/benchmarks.md). A tuple of strings (and of tuples of strings) is untracked by the
+    collections it survives.
+    """
+    head = json.dumps([record["e"], *record["d"]], separators=(",", ":"))[:-1]
+    return (record["ns"], head, tuple(record["to"]), tuple(record["x"]))
+
+
 class Window:
-    """The emits a door has read recently, in log order, for replay.
+    """The emits a door has read recently (``compact_emit`` tuples), in log order, for replay.
 
     ``origin``: the position after which this door has read every record (None until its
     first read). ``evicted``: per room, the last position of an emit dropped from memory,
@@ -95,16 +114,16 @@ class Window:
     def __len__(self):
         return len(self._positions) - self._head
 
-    def add(self, pos, record, now):
+    def add(self, pos, emit, now):
         self._positions.append(pos)
-        self._entries.append((now, record))
+        self._entries.append((now, emit))
         self._evict(now)
 
     def _evict(self, now):
         limit = now - self.max_age
         while len(self) > self.max_entries or (len(self) and self._entries[self._head][0] < limit):
-            pos, record = self._positions[self._head], self._entries[self._head][1]
-            for room in record["to"]:
+            pos, emit = self._positions[self._head], self._entries[self._head][1]
+            for room in emit[2]:
                 self.evicted[room] = pos
             self._positions[self._head] = self._entries[self._head] = None
             self._head += 1
@@ -119,7 +138,7 @@ class Window:
         return all(self.evicted.get(room, start) <= start for room in rooms)
 
     def after(self, start):
-        """``(position, record)`` of every emit after ``start``, oldest first."""
+        """``(position, emit)`` of every emit after ``start``, oldest first."""
         first = bisect.bisect_right(self._positions, start, lo=self._head)
         for index in range(first, len(self._positions)):
             yield self._positions[index], self._entries[index][1]
@@ -127,15 +146,18 @@ class Window:
 
 class RoomLog:
     """A door's end of the log: ``append`` records, and every record of every door is handed
-    to ``on_record(position, record, door)`` in log order, from one green thread.
+    on in log order, from one green thread: an emit (``"k": "emit"``) as ``on_emit(position,
+    emit)`` with the ``compact_emit`` tuple the window keeps, any other as ``on_record(position,
+    record, door)``.
 
     ``position`` is where this door has read up to; ``ready`` is set once it has read
     everything that was in the log when it started (its own first mark came back).
     """
 
-    def __init__(self, amqp_uri, on_record, window_seconds, window_entries, max_age="30m",
+    def __init__(self, amqp_uri, on_emit, on_record, window_seconds, window_entries, max_age="30m",
                  max_bytes=2 * 1024 ** 3, door_id=None):
         self.amqp_uri = amqp_uri
+        self.on_emit = on_emit
         self.on_record = on_record
         self.door_id = door_id or uuid.uuid4().hex
         self.window_seconds = window_seconds
@@ -295,10 +317,13 @@ class RoomLog:
                 if door == self.door_id and record.get("token") == self._mark and not self.ready.ready():
                     self.ready.send(True)
                 continue
-            if record.get("k") == "emit":
-                self.window.add(pos, record, now)
             try:
-                self.on_record(pos, record, door)
+                if record.get("k") == "emit":
+                    emit = compact_emit(record)
+                    self.window.add(pos, emit, now)
+                    self.on_emit(pos, emit)
+                else:
+                    self.on_record(pos, record, door)
             except Exception:
                 log.exception("room log: a %s record could not be handled", record.get("k"))
         self.position = (offset, 1 << 30)
