@@ -82,14 +82,17 @@ class ReadAhead:
     a tenth of the door's CPU while 500 students reported progress. Here the first of them
     takes everything the kernel holds (often several frames), and the rest are served from
     that. What is left over is kept only until read: an idle connection holds no buffer.
-    Everything else (writes, ``fd``, ``close``) is the socket's own.
+    Everything else (writes, ``close``) is the socket's own; ``fd``, the raw socket the fan-out
+    writes to once per delivery (``write_now``), is kept here rather than looked up through
+    ``__getattr__`` each time.
     """
 
     READ_AHEAD = 4096
-    __slots__ = ("socket", "_ahead", "_at")
+    __slots__ = ("socket", "fd", "_ahead", "_at")
 
     def __init__(self, socket):
         self.socket = socket
+        self.fd = socket.fd
         self._ahead = b""
         self._at = 0
 
