@@ -76,6 +76,7 @@ MALFORMED_FRAMES = [
     '451-["send_chat_message",{"_placeholder":true,"num":0}]', "43", '42["' + "x" * 5000 + '"]',
     "42" + "[" * 500 + "]" * 500, '42[{"__proto__":{"a":1}}]', '42["join_course",' + "9" * 400 + "]",
     b"\x00\x01\x02garbage", "4\udcff".encode("utf-8", "surrogatepass"),
+    '42["join_course",' + "9" * 30 + "]", '42["join_course",NaN]', '42["join_course","\\ud800"]',
 ]
 
 

@@ -3,6 +3,7 @@
 One layer per module, as python-socketio's own ``pubsub_manager.py`` / ``kombu_manager.py``:
 
 ``frames.py``    Engine.IO and websocket: frames, unmasking, direct writes, the WSGI app.
+``codec.py``     JSON (orjson) for the door's packets and the room log's batches.
 ``packets.py``   Socket.IO packets: strict decoding.
 ``roomlog.py``   the room log on a RabbitMQ stream: append, read in order, a window for replay.
 ``sessions.py``  recoverable sessions folded from the log (plain data, no I/O).

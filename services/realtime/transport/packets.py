@@ -4,18 +4,30 @@ Override of an upstream internal (listed in ``transport/__init__.py``):
 ``socketio.packet.Packet`` (python-socketio 5.18.1): :class:`StrictPacket` decodes with a
 clear :class:`MalformedPacket` error, and checks for binary data without a list, a reduce
 and a call per scalar at each level (it runs for every packet: 7 % of the door's CPU under
-progress load).
+progress load). Its JSON is orjson (``codec.py``), for the door's packets only.
 """
 import socketio
+
+from services.realtime.transport import codec
 
 _SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
 class MalformedPacket(ValueError):
-    """A Socket.IO packet that cannot be decoded or has no event name."""
+    """A Socket.IO packet that cannot be decoded or has no event name.
+
+    ``ack_id``: the id of the client's event packet when it could be read (the client waits for
+    an acknowledgement, and gets the error as one).
+    """
+
+    def __init__(self, message, ack_id=None):
+        super().__init__(message)
+        self.ack_id = ack_id
 
 
 class StrictPacket(socketio.packet.Packet):
+    json = codec
+
     @classmethod
     def data_is_binary(cls, data):
         if isinstance(data, dict):
@@ -30,4 +42,5 @@ class StrictPacket(socketio.packet.Packet):
         try:
             return super().decode(encoded_packet)
         except Exception as exc:
-            raise MalformedPacket(f"undecodable packet ({type(exc).__name__})") from None
+            ack_id = self.id if self.packet_type == socketio.packet.EVENT else None
+            raise MalformedPacket(f"undecodable packet ({type(exc).__name__})", ack_id=ack_id) from None

@@ -25,7 +25,6 @@ from the next offset after a lost connection (no gap, no repeat).
 import bisect
 import datetime
 import itertools
-import json
 import logging
 import socket
 import time
@@ -35,6 +34,8 @@ import amqp
 import eventlet
 import kombu
 from eventlet.event import Event
+
+from services.realtime.transport import codec
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +91,7 @@ def compact_emit(record):
     0.4 s (docs/benchmarks.md). A tuple of strings (and of tuples of strings) is untracked by the
     collections it survives.
     """
-    head = json.dumps([record["e"], *record["d"]], separators=(",", ":"))[:-1]
+    head = codec.dumps([record["e"], *record["d"]])[:-1]
     return (record["ns"], head, tuple(record["to"]), tuple(record["x"]))
 
 
@@ -235,7 +236,7 @@ class RoomLog:
                     records, self._outbox = self._outbox[:BATCH_RECORDS], self._outbox[BATCH_RECORDS:]
                     self._inflight = (next(self._seq), records)
                 seq, records = self._inflight
-                body = json.dumps({"door": self.door_id, "seq": seq, "r": records}, separators=(",", ":"))
+                body = codec.dumpb({"door": self.door_id, "seq": seq, "r": records})
                 channel.basic_publish(amqp.Message(body, delivery_mode=2, content_type="application/json"),
                                       exchange="", routing_key=STREAM)
                 self._inflight = None
@@ -301,7 +302,7 @@ class RoomLog:
             self.window.origin = (offset - 1, 1 << 30)  # what came before: never read here
         self.position = (offset, 1 << 30)
         try:
-            batch = json.loads(message.body)
+            batch = codec.loads(message.body)
             door, seq, records = batch["door"], batch["seq"], batch["r"]
         except (ValueError, TypeError, KeyError):
             log.error("room log: skipped an unreadable message at offset %d", offset)
