@@ -13,7 +13,9 @@ Overrides of upstream internals (python-socketio 5.18.1; also listed in ``__init
   errored, ping timeout, or this door shutting down) parks its session; a client or the
   server ending the connection ends it.
 * ``Server._handle_eio_message``: a malformed packet is answered with an ``error`` event to
-  its sender instead of a logged traceback (a client can produce one at will).
+  its sender instead of a logged traceback (a client can produce one at will), and with the
+  same error as the acknowledgement when it was an event whose id could be read (a client
+  that called ``call()`` gets its answer instead of a timeout).
 * ``Server._handle_event``: a client cannot call the lifecycle handlers (``connect``,
   ``disconnect``, ...) by emitting an event so named.
 
@@ -204,10 +206,13 @@ class DoorSocketServer(CountingServer):
             sid = self.manager.sid_from_eio_sid(eio_sid, "/")
             if sid is not None and self.manager.is_connected(sid, "/"):
                 self.emit("error", error, to=sid, ignore_queue=True)
+                ack_id = getattr(exc, "ack_id", None)
+                if ack_id is not None:
+                    self._send_packet(eio_sid, self.packet_class(packet.ACK, namespace="/", data=[error], id=ack_id))
 
     def _handle_event(self, eio_sid, namespace, id, data):
         if not isinstance(data, list) or not data or not isinstance(data[0], str):
-            raise MalformedPacket("an event packet must be a list starting with the event name")
+            raise MalformedPacket("an event packet must be a list starting with the event name", ack_id=id)
         if data[0] in RESERVED_EVENTS:
             # lifecycle handlers are registered under these names; a client must not be
             # able to call them by emitting an event so named
