@@ -303,24 +303,48 @@ def fanout_window(gen, dispatcher, clients, rate, seconds, grace=5.0, server_pid
     return result
 
 
-def fanout_max(gen, dispatcher, clients, rates, step_seconds, log, server_pids=()):
+# halvings of the gap between the last step passed and the first failed: the ladder's steps are
+# 33-50 % apart near the ceilings measured here, so a ceiling near a step flipped between two
+# values that far apart from run to run; after two halvings they are 8-12 % apart
+REFINE_STEPS = 2
+
+
+def fanout_max(gen, dispatcher, clients, rates, step_seconds, log, server_pids=(), refine=REFINE_STEPS):
     steps = []
     best = None
-    for rate in rates:
+
+    def step_at(rate, stage):
         step = fanout_window(gen, dispatcher, clients, rate, step_seconds, grace=4.0, server_pids=server_pids)
         passed = step["p99_ms"] is not None and step["p99_ms"] <= 100 and step["delivered_ratio"] >= 0.999
         step["passed"] = passed
+        step["stage"] = stage
         steps.append(step)
         log(f"    rate {rate}/s: p50 {step['p50_ms']} p99 {step['p99_ms']} ms, delivered "
             f"{step['delivered_ratio']}, {step['deliveries_per_s']} deliveries/s (server CPU "
             f"{step.get('server_cpu_percent')} % = {step.get('server_cpu_us_per_delivery')} us/delivery, "
             f"RabbitMQ {step.get('broker_cpu_percent')} %, load generator {step['loadgen_cpu_percent']} %) "
-            f"{'ok' if passed else 'STOP'}")
-        if passed:
-            best = step
-        else:
-            break
+            f"{'ok' if passed else 'STOP' if stage == 'ladder' else 'over'}")
         time.sleep(1.0)
+        return step
+
+    failed_at = None
+    for rate in rates:
+        step = step_at(rate, "ladder")
+        if not step["passed"]:
+            failed_at = rate
+            break
+        best = step
+    if best is not None and failed_at is not None:
+        low, high = best["rate"], failed_at
+        for _ in range(refine):
+            middle = round((low + high) / 2)
+            if middle in (low, high):
+                break
+            step = step_at(middle, "refine")
+            if step["passed"]:
+                best, low = step, middle
+            else:
+                high = middle
     return {"clients": clients, "steps": steps,
             "max_rate": best["rate"] if best else None,
             "max_deliveries_per_s": best["deliveries_per_s"] if best else 0.0}
