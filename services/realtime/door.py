@@ -131,6 +131,7 @@ class Door(WebServer):
 
     def stop(self):
         self.drain()
+        self.sio.eio.pinger.stop()
         self.manager.stop()  # appends what waits (the parked sessions among it)
         self.registry.close()
         super().stop()

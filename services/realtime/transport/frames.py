@@ -11,16 +11,27 @@ Overrides of upstream internals here (each also listed in ``transport/__init__.p
   directly (:func:`write_now`), and gives the websocket a :class:`ReadAhead` socket.
 * ``socketio.WSGIApp.__call__`` (python-socketio 5.18.1): :class:`SocketIOApp` refuses
   permessage-deflate and turns a malformed frame into one log line instead of a 500.
+* ``engineio.socket.Socket.schedule_ping``, ``send`` and ``_websocket_handler`` (python-engineio
+  4.15.1): each Engine.IO socket becomes a :class:`DoorEngineSocket` when it connects
+  (:func:`adopt`): the door's one :class:`Pinger` sends its pings, and a websocket has a
+  writer green thread only while something waits to be written. Its queue, made by the
+  server (``_async["queue"]``), is a :class:`SocketQueue`.
 """
+import collections
 import json
 import logging
 import struct
 import time
+import weakref
 
 import eventlet
+import eventlet.queue
 import eventlet.wsgi
 import socketio
+from engineio import exceptions as engineio_exceptions
+from engineio import packet as eio_packet
 from engineio.async_drivers.eventlet import WebSocketWSGI
+from engineio.socket import Socket as EngineSocket
 from eventlet.websocket import RFC6455WebSocket
 from nameko.web.server import HttpOnlyProtocol
 
@@ -117,9 +128,221 @@ class ReadAhead:
 
 
 def install(engineio_server):
-    """Make ``engineio_server`` record websockets, and eventlet unmask frames in one step."""
-    engineio_server._async = dict(engineio_server._async, websocket=RecordingWebSocketWSGI)
+    """Make ``engineio_server`` record websockets and ping through one :class:`Pinger`, and
+    eventlet unmask frames in one step."""
+    engineio_server._async = dict(engineio_server._async, websocket=RecordingWebSocketWSGI, queue=SocketQueue)
+    engineio_server.pinger = Pinger(engineio_server.ping_interval)
     RFC6455WebSocket._apply_mask = staticmethod(apply_mask)
+
+
+def adopt(engine_socket):
+    """Make a socket the Engine.IO server has just created a :class:`DoorEngineSocket` (in the
+    server's ``connect`` event, before its first ping is scheduled)."""
+    if type(engine_socket) is EngineSocket and hasattr(engine_socket.server, "pinger"):
+        engine_socket.__class__ = DoorEngineSocket
+
+
+class SocketQueue(eventlet.queue.Queue):
+    """An Engine.IO socket's packet queue (eventlet's, as upstream) that calls ``on_put`` after
+    each put: a websocket's writer is started when its queue has something (:class:`DoorEngineSocket`)."""
+
+    on_put = None
+
+    def put(self, item, block=True, timeout=None):
+        super().put(item, block, timeout)
+        if self.on_put is not None:
+            self.on_put()
+
+
+class DoorEngineSocket(EngineSocket):
+    """python-engineio's socket without the green threads that wait with nothing to do.
+
+    Upstream gives each websocket three parked green threads for its whole life: the reader,
+    a writer waiting on the queue (with a 45 s timeout), and a ping task sleeping 25 s. A parked
+    green thread costs its saved stack, its start and a hub timer (~4 KB each, docs/benchmarks.md
+    "Memory per connection"), and the ping task keeps the socket, and all it holds, alive up to
+    25 s after its client left. Here:
+
+    * pings come from the door's one :class:`Pinger` (the same attributes change, in the same
+      order; only who waits for the interval differs);
+    * a packet is written at once when nothing of the client's is pending (:func:`write_now`,
+      as room emits are), otherwise queued as upstream; a queued packet starts a writer green
+      thread that writes what is queued, in order, and ends when the queue is empty. A client
+      that stopped reading still cannot hold up the sender, and its packets still wait in order.
+
+    What ends the connection is unchanged: the reader's socket timeout, the server's ping
+    timeout check (its ``close`` queues the ``None`` that the writer answers by closing the
+    websocket), or the client. (The type is changed on a socket the server made, in
+    :func:`adopt`: python-engineio creates its sockets itself, by name.)
+    """
+
+    writer = None  # the green thread writing the queue, while it has something
+
+    def schedule_ping(self):
+        # as upstream: only after the previous ping's cycle completed (its PONG came)
+        if self.last_ping:
+            self.last_ping = None
+            self.server.pinger.schedule(self)
+
+    def send(self, pkt):
+        if not self.check_ping_timeout():  # as upstream: a client that is gone is closed, not sent to
+            return
+        encoded = pkt.encode()
+        if type(encoded) is str and write_now(self, text_frame(encoded.encode())):
+            return
+        self.queue.put(pkt)
+
+    def _start_writer(self):
+        if self.writer is None:
+            self.writer = eventlet.spawn(self._write_queued, self.websocket)
+
+    def _write_queued(self, ws):
+        """Upstream's writer, ending when the queue is empty instead of waiting on it."""
+        queue = self.queue
+        try:
+            while True:
+                try:
+                    pkt = queue.get(block=False)
+                except eventlet.queue.Empty:
+                    return
+                queue.task_done()
+                if pkt is None:  # closed: as upstream, nothing after it is written
+                    queue.on_put = None
+                    ws.close()
+                    return
+                try:
+                    ws.send(pkt.encode())
+                except Exception:
+                    queue.on_put = None
+                    ws.close()
+                    return
+        finally:
+            self.writer = None
+
+    def _websocket_handler(self, ws):
+        """Upstream's handler (python-engineio 4.15.1 ``Socket._websocket_handler``), with the
+        writer started by the queue instead of for the connection's life."""
+        def websocket_wait():
+            data = ws.wait()
+            if data and len(data) > self.server.max_http_buffer_size:
+                raise ValueError('packet is too large')
+            return data
+
+        for attr in ['_sock', 'socket']:  # a socket timeout matching the ping interval and timeout
+            if hasattr(ws, attr) and hasattr(getattr(ws, attr), 'settimeout'):
+                getattr(ws, attr).settimeout(self.server.ping_interval + self.server.ping_timeout)
+        if self.connected:  # an upgrade from polling
+            self.upgrading = True  # hold packet sends during the upgrade
+            pkt = websocket_wait()
+            decoded_pkt = eio_packet.Packet(encoded_packet=pkt)
+            if decoded_pkt.packet_type != eio_packet.PING or decoded_pkt.data != 'probe':
+                self.server.logger.info('%s: Failed websocket upgrade, no PING packet', self.sid)
+                self.upgrading = False
+                return []
+            ws.send(eio_packet.Packet(eio_packet.PONG, data='probe').encode())
+            self.queue.put(eio_packet.Packet(eio_packet.NOOP))  # end poll
+            pkt = websocket_wait()
+            decoded_pkt = eio_packet.Packet(encoded_packet=pkt)
+            if decoded_pkt.packet_type != eio_packet.UPGRADE:
+                self.upgraded = False
+                self.server.logger.info('%s: Failed websocket upgrade, expected UPGRADE packet, '
+                                        'received %s instead.', self.sid, pkt)
+                self.upgrading = False
+                return []
+            self.upgraded = True
+            self.upgrading = False
+        else:
+            self.connected = True
+            self.upgraded = True
+
+        self.queue.on_put = self._start_writer
+        if self.queue.qsize():  # queued before the websocket was there (the OPEN packet, ...)
+            self._start_writer()
+        try:
+            while True:
+                try:
+                    p = websocket_wait()
+                except Exception as e:
+                    if not self.closed:
+                        self.server.logger.info('%s: Unexpected error "%s", closing connection', self.sid, str(e))
+                    break
+                if p is None:  # connection closed by client
+                    break
+                pkt = eio_packet.Packet(encoded_packet=p)
+                try:
+                    self.receive(pkt)
+                except engineio_exceptions.UnknownPacketError:
+                    pass
+                except engineio_exceptions.SocketIsClosedError:
+                    self.server.logger.info('Receive error -- socket is closed')
+                    break
+                except Exception:
+                    self.server.logger.exception('Unknown receive error')
+                    break
+            self.queue.put(None)  # the writer closes the websocket after what is queued
+            if self.writer is not None:
+                self.writer.wait()
+        finally:
+            self.queue.on_put = None  # no cycle left between the socket and its queue
+        self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE)
+        return []
+
+
+class Pinger:
+    """One green thread sends every socket of the door its PING when it falls due.
+
+    The interval is the same for every socket, so sockets fall due in the order they were
+    scheduled: a deque, first due first. Sockets are held by weak reference, so a client that
+    left is not kept for its next ping. The green thread runs only while pings are pending.
+    """
+
+    # pings sent between two yields to the hub (a door that just took 10,000 reconnects
+    # pings them all within the same second, 25 s later)
+    BURST = 200
+
+    def __init__(self, interval):
+        self.interval = interval
+        self.due = collections.deque()  # (monotonic time due, weakref to the socket)
+        self.thread = None
+
+    def schedule(self, engine_socket):
+        self.due.append((time.monotonic() + self.interval, weakref.ref(engine_socket)))
+        if self.thread is None:
+            self.thread = eventlet.spawn(self._run)
+
+    def stop(self):
+        if self.thread is not None:
+            self.thread.kill()
+        self.due.clear()
+
+    def _run(self):
+        try:
+            sent = 0
+            while self.due:
+                wait = self.due[0][0] - time.monotonic()
+                if wait > 0:
+                    sent = 0
+                    eventlet.sleep(wait)
+                    continue
+                engine_socket = self.due.popleft()[1]()
+                if engine_socket is not None:
+                    ping(engine_socket)
+                    sent += 1
+                    if sent % self.BURST == 0:
+                        eventlet.sleep(0)
+        finally:
+            self.thread = None
+
+
+def ping(engine_socket):
+    """What upstream's ``Socket._send_ping`` does once its interval has passed."""
+    if engine_socket.closing or engine_socket.closed:
+        return
+    engine_socket.last_ping = time.time()
+    try:
+        engine_socket.send(eio_packet.Packet(eio_packet.PING))
+    except Exception:  # one socket's failure must not stop the others' pings
+        log.exception("could not ping %s", engine_socket.sid)
 
 
 def apply_mask(data, mask, length=None, offset=0):

@@ -29,6 +29,7 @@ from socketio import packet
 from socketio.exceptions import ConnectionRefusedError
 
 from services.realtime.metrics import HANDSHAKES_REFUSED, NOT_RESUMED, SESSIONS, CountingServer
+from services.realtime.transport import frames
 from services.realtime.transport.manager import close_abruptly
 from services.realtime.transport.packets import MalformedPacket
 from services.realtime.transport.roomlog import parse_offset
@@ -89,6 +90,7 @@ class DoorSocketServer(CountingServer):
         return None
 
     def _handle_eio_connect(self, eio_sid, environ):
+        frames.adopt(self.eio.sockets[eio_sid])
         super()._handle_eio_connect(eio_sid, environ)
         address = self.client_address(environ)
         self._pending.setdefault(address, set()).add(eio_sid)

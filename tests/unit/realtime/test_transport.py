@@ -2,15 +2,22 @@
 session records fold the same whatever order two doors' records arrive in, and the replay
 window answers "is everything after this offset still here" correctly. No broker, no sockets:
 the real thing is in tests/stack/test_recovery.py."""
+import gc
 import random
+import weakref
 from unittest import mock
 
+import engineio
+import eventlet
 import pytest
+from engineio import packet as eio_packet
+from engineio.socket import Socket as EngineSocket
 from socketio import base_manager
 
 from eventlet.websocket import RFC6455WebSocket
 
 from services.realtime.transport import UPSTREAM, check_upstream_versions
+from services.realtime.transport import frames
 from services.realtime.transport.frames import apply_mask, text_frame
 from services.realtime.transport.manager import RoomLogManager
 from services.realtime.transport.roomlog import Window, compact_emit, offset_string, parse_offset
@@ -219,3 +226,60 @@ def test_the_window_holds_what_it_has_read_since_its_origin_and_nothing_before()
     assert window.held((4, 1 << 30), ["b", "c"])  # nothing of b or c was dropped
     window.add((9, 0), emit("b"), now=200.0)  # and age evicts everything older than max_age
     assert [pos for pos, _ in window.after((0, 0))] == [(9, 0)]
+
+
+def engine_server(ping_interval):
+    server = engineio.Server(async_mode="eventlet", ping_interval=ping_interval)
+    frames.install(server)
+    return server
+
+
+def connected_socket(server, sid):
+    """What python-engineio's ``_handle_connect`` does with a new socket, the door's ``connect``
+    event (``adopt``) included."""
+    engine_socket = server.sockets[sid] = EngineSocket(server, sid)
+    frames.adopt(engine_socket)
+    engine_socket.schedule_ping()
+    return engine_socket
+
+
+def queued(engine_socket):
+    return [engine_socket.queue.get_nowait().packet_type for _ in range(engine_socket.queue.qsize())]
+
+
+def test_the_doors_pinger_pings_each_socket_once_per_interval_as_upstreams_ping_task_does():
+    server = engine_server(ping_interval=0.05)
+    sockets = [connected_socket(server, f"s{i}") for i in range(3)]
+    assert all(type(s) is frames.DoorEngineSocket and s.last_ping is None for s in sockets)
+    upstream = EngineSocket(engineio.Server(async_mode="eventlet", ping_interval=0.05), "u")
+    upstream.schedule_ping()
+    eventlet.sleep(0.15)
+    for engine_socket in (*sockets, upstream):  # one PING each, last_ping set: a PONG is due
+        assert queued(engine_socket) == [eio_packet.PING] and engine_socket.last_ping is not None
+    assert server.pinger.thread is None  # nothing pending: no green thread
+    sockets[0].receive(eio_packet.Packet(eio_packet.PONG))  # the PONG schedules the next one
+    sockets[0].schedule_ping()  # again while its ping is pending: upstream ignores it, and so does the door
+    assert len(server.pinger.due) == 1
+    eventlet.sleep(0.15)
+    assert [queued(s) for s in sockets] == [[eio_packet.PING], [], []]
+
+
+def test_a_socket_whose_client_left_is_neither_pinged_nor_kept_until_its_ping():
+    server = engine_server(ping_interval=0.2)
+    staying, leaving, closing = (connected_socket(server, sid) for sid in ("staying", "leaving", "closing"))
+    closing.closing = True
+    left = weakref.ref(leaving)
+    del server.sockets["leaving"], leaving
+    gc.collect()
+    assert left() is None  # upstream's ping task would hold it for the interval
+    eventlet.sleep(0.4)
+    assert queued(staying) == [eio_packet.PING] and queued(closing) == []
+    assert server.pinger.thread is None
+
+
+def test_one_socket_that_cannot_be_pinged_does_not_stop_the_others():
+    server = engine_server(ping_interval=0.05)
+    broken, fine = connected_socket(server, "broken"), connected_socket(server, "fine")
+    broken.send = mock.Mock(side_effect=RuntimeError("boom"))
+    eventlet.sleep(0.15)
+    assert broken.send.called and queued(fine) == [eio_packet.PING]
