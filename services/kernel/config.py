@@ -73,10 +73,9 @@ SETTINGS = {
     # killed by its timeout, a ``make run`` killed with -9) stops itself instead of running on
     "STOP_WITH_PARENT": None,
     # the garbage collector's generation thresholds (``gc.set_threshold``); CPython's 700,10,10
-    # collects the young generation every 700 allocations, which cost the door a fifth of its
-    # CPU under progress load; 50000,20,10 cost less still but left the garbage of closed
-    # connections uncollected for too long (docs/benchmarks.md)
-    "GC_THRESHOLDS": "10000,10,10",
+    # collects the young generation every 700 allocations, which cost the door a third of its
+    # CPU under progress load (docs/benchmarks.md)
+    "GC_THRESHOLDS": "50000,20,10",
     # a domain service's own Prometheus metrics (the door's are at /metrics); empty: not served
     "METRICS_PORT": "9100",
     # traces go to an OTLP/HTTP collector (e.g. http://otel-collector:4318) only when this is set

@@ -102,7 +102,7 @@ def tune_garbage_collector(thresholds):
         if not 1 <= len(values) <= 3 or min(values) < 1:
             raise ValueError
     except ValueError:
-        raise SystemExit(f"GC_THRESHOLDS must be one to three positive integers, e.g. 10000,10,10: {thresholds!r}")
+        raise SystemExit(f"GC_THRESHOLDS must be one to three positive integers, e.g. 50000,20,10: {thresholds!r}")
     gc.set_threshold(*values)
     gc.freeze()
 

@@ -69,6 +69,16 @@ class DoorProtocol(HttpOnlyProtocol):
     rbufsize = 4096
     wbufsize = 4096
 
+    def finish(self):
+        """Close the connection, and break the reference cycle eventlet leaves between the
+        protocol and its request's environ (whose ``eventlet.set_idle`` is a closure over the
+        protocol): without it a closed connection's protocol, streams, buffers, headers and
+        environ (~10 KB) wait for a garbage collection instead of going with the connection."""
+        try:
+            super().finish()
+        finally:
+            self.environ = None
+
 
 class RecordingWebSocketWSGI(WebSocketWSGI):
     """python-engineio's eventlet websocket wrapper, telling the Engine.IO socket its websocket."""

@@ -92,3 +92,39 @@ def test_a_websocket_reading_ahead_gets_every_frame_whole_and_in_order():
     finally:
         server.kill()
         listener.close()
+
+
+def test_a_closed_connection_is_freed_without_waiting_for_the_garbage_collector():
+    """eventlet's request environ holds a closure over its protocol (``eventlet.set_idle``): the
+    door's protocol breaks that cycle when the connection ends, so the protocol, its streams
+    and its buffers go with the connection (reference counting alone, collector off)."""
+    import gc
+    import weakref
+
+    import websocket as websocket_client
+    from eventlet import websocket
+
+    protocols = []
+
+    class Recorded(DoorProtocol):
+        def handle(self):
+            protocols.append(weakref.ref(self))
+            super().handle()
+
+    @websocket.WebSocketWSGI
+    def wait_for_close(ws):
+        ws.wait()
+
+    listener = eventlet.listen(("127.0.0.1", 0))
+    server = eventlet.spawn(wsgi.server, listener, wait_for_close, protocol=Recorded, log_output=False)
+    gc.disable()
+    try:
+        client = websocket_client.create_connection("ws://127.0.0.1:%d/" % listener.getsockname()[1], timeout=5)
+        client.close()
+        with eventlet.Timeout(5):
+            while not protocols or protocols[0]() is not None:
+                eventlet.sleep(0.01)
+    finally:
+        gc.enable()
+        server.kill()
+        listener.close()
