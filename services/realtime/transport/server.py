@@ -25,6 +25,7 @@ import logging
 import time
 
 import eventlet
+from eventlet import hubs
 from socketio import packet
 from socketio.exceptions import ConnectionRefusedError
 
@@ -95,7 +96,10 @@ class DoorSocketServer(CountingServer):
         address = self.client_address(environ)
         self._pending.setdefault(address, set()).add(eio_sid)
         self._address_of[eio_sid] = address
-        eventlet.spawn_after(self.connect_timeout, self._close_if_never_connected, eio_sid)
+        # a bare hub timer that starts a green thread only if it fires (spawn_after would hold
+        # one per handshake for connect_timeout: greenlet, exit event, deque)
+        hubs.get_hub().schedule_call_global(self.connect_timeout, eventlet.spawn_n, self._close_if_never_connected,
+                                            eio_sid)
 
     def _no_longer_pending(self, eio_sid):
         address = self._address_of.pop(eio_sid, None)

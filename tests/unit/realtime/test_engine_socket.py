@@ -16,7 +16,7 @@ from services.realtime.transport import frames
 @pytest.fixture
 def door_engine():
     """A python-engineio server as the door configures it (``frames.install`` and ``adopt`` in
-    its ``connect`` event), served by eventlet on a free port."""
+    its ``connect`` event), served by eventlet with the door's HTTP protocol on a free port."""
     server = engineio.Server(async_mode="eventlet", ping_interval=25, ping_timeout=20)
     frames.install(server)
     connected = []
@@ -27,7 +27,8 @@ def door_engine():
         connected.append(sid)
 
     listener = eventlet.listen(("127.0.0.1", 0))
-    serving = eventlet.spawn(wsgi.server, listener, engineio.WSGIApp(server), log_output=False)
+    serving = eventlet.spawn(wsgi.server, listener, engineio.WSGIApp(server), protocol=frames.DoorProtocol,
+                             log_output=False)
     server.url = "ws://127.0.0.1:%d/engine.io/?EIO=4&transport=websocket" % listener.getsockname()[1]
     server.connected = connected
     yield server
@@ -48,10 +49,11 @@ def open_client(server, receive_buffer=None):
     return client, engine_socket
 
 
-def test_an_idle_websocket_has_no_writer_green_thread(door_engine):
+def test_an_idle_websocket_has_no_writer_green_thread_nor_http_buffers(door_engine):
     client, engine_socket = open_client(door_engine)
     eventlet.sleep(0.1)
     assert engine_socket.writer is None and engine_socket.queue.qsize() == 0
+    assert all(stream.closed for stream in engine_socket.websocket.environ[frames.DoorProtocol.STREAMS])
     door_engine.send(engine_socket.sid, "hello")  # written at once: still no writer
     assert engine_socket.writer is None
     assert client.recv() == "4hello"
