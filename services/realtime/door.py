@@ -30,6 +30,11 @@ from services.realtime.transport.server import DoorSocketServer
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 64 * 1024
+# connections the kernel holds for the door before it accepts them. eventlet.listen's (and so
+# nameko's) 50 overflowed under a burst of connects: a dropped SYN is retried after a second,
+# so connects stalled while the door had CPU to spare (docs/benchmarks.md); the kernel caps it
+# at net.core.somaxconn
+LISTEN_BACKLOG = 1024
 
 
 def setting(config, name, kind=str):
@@ -100,6 +105,7 @@ class Door(WebServer):
         self.dispatch.index(self._providers)  # every @on_socket entrypoint registered in its setup()
         self.manager.start()
         super().start()
+        self._sock.listen(LISTEN_BACKLOG)  # on a listening socket, listen() sets the backlog anew
         # the start-up heap (modules, the service, its dependencies) lives as long as the
         # process: keep it out of the garbage collector's full passes, whose pauses show
         # as delivery-latency spikes for every client (docs/benchmarks.md)
