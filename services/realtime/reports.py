@@ -5,7 +5,7 @@ Plain Python (no Nameko, no sockets): the ``ProgressReports`` dependency wraps a
 """
 import logging
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from services.kernel.errors import Forbidden, NotFound, ValidationFailed
 from services.realtime import rooms
@@ -33,7 +33,11 @@ class Report:
         return self.user_id, self.video_id
 
     def as_message(self):
-        return asdict(self)
+        # the fields are plain values: ``dataclasses.asdict`` would deep-copy each of them, for
+        # every report of every flush (1.3 % of the door at 2,500 updates/s)
+        return {"user_id": self.user_id, "video_id": self.video_id, "course_id": self.course_id,
+                "progress": self.progress, "furthest_position": self.furthest_position,
+                "last_position": self.last_position, "reported_at": self.reported_at}
 
 
 def check_report(answer, course_id, timestamp):

@@ -1,4 +1,6 @@
 """The door's side of progress, plain: the checks, the coalescing buffer, the hand-over."""
+import dataclasses
+
 import pytest
 
 from services.kernel.errors import Forbidden, NotFound, ValidationFailed
@@ -68,3 +70,8 @@ def test_a_failed_hand_over_keeps_the_batch_merged_with_newer_reports():
     assert hand_over(buffer, sent.append) is True
     [held] = sent[0]["reports"]
     assert (held["progress"], held["furthest_position"], held["last_position"]) == (80, 480, 120)
+
+
+def test_a_reports_message_is_every_field_of_it():
+    report = Report("u1", "v1", "c1", progress=42.5, furthest_position=61.0, last_position=12.5, reported_at=1.5e9)
+    assert report.as_message() == dataclasses.asdict(report)
