@@ -681,16 +681,23 @@ def scenario_chat(stack, gen, campus, signer, tokens, course, video, instructor_
 
 def versus_node(ours, node):
     """Ours over Node's (issue 15): the ceiling (max deliveries/s at p99 <= 100 ms, all delivered),
-    and server CPU per delivery over the steps both passed at the same event rate."""
+    and server CPU per delivery at the highest event rate both passed: the same load, as near
+    saturation as both went. (Summed over every step both passed, as this was until 2026-12-03,
+    the low-rate steps weigh most: there a server's CPU is mostly its fixed background work,
+    a few percent of a core over 10-30 s, and the ratio moved 33 % between three runs whose
+    ratio at the highest common step moved 7 %; that sum is kept as ``cpu_per_delivery_all_steps``.)"""
     ratios = {}
     if ours.get("max_deliveries_per_s") and node.get("max_deliveries_per_s"):
         ratios["max_deliveries"] = round(ours["max_deliveries_per_s"] / node["max_deliveries_per_s"], 3)
     theirs = {s["rate"]: s for s in node.get("steps", []) if s.get("passed")}
-    pairs = [(per_delivery_us(s), per_delivery_us(theirs[s["rate"]]))
+    pairs = [(s["rate"], per_delivery_us(s), per_delivery_us(theirs[s["rate"]]))
              for s in ours.get("steps", []) if s.get("passed") and s["rate"] in theirs]
-    pairs = [(a, b) for a, b in pairs if a and b]
+    pairs = [(rate, a, b) for rate, a, b in pairs if a and b]
     if pairs:
-        ratios["cpu_per_delivery"] = round(sum(a for a, _ in pairs) / sum(b for _, b in pairs), 3)
+        rate, a, b = max(pairs)
+        ratios["cpu_per_delivery"] = round(a / b, 3)
+        ratios["cpu_rate"] = rate
+        ratios["cpu_per_delivery_all_steps"] = round(sum(a for _, a, _ in pairs) / sum(b for _, _, b in pairs), 3)
         ratios["cpu_steps"] = len(pairs)
     return ratios
 
@@ -878,6 +885,8 @@ def run_once():
         ratios = versus_node(results["fanout_max"], node["fanout_max"])
         results["ratio_vs_node"] = ratios.get("max_deliveries")
         results["cpu_ratio_vs_node"] = ratios.get("cpu_per_delivery")
+        results["cpu_ratio_vs_node_rate"] = ratios.get("cpu_rate")
+        results["cpu_ratio_vs_node_all_steps"] = ratios.get("cpu_per_delivery_all_steps")
     results["finished_at"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     return results
@@ -894,6 +903,7 @@ def agreement(runs):
     figures = {
         "ratio_vs_node": lambda r: r.get("ratio_vs_node"),
         "cpu_ratio_vs_node": lambda r: r.get("cpu_ratio_vs_node"),
+        "cpu_ratio_vs_node_all_steps": lambda r: r.get("cpu_ratio_vs_node_all_steps"),
         "max_deliveries_per_s": lambda r: r.get("fanout_max", {}).get("max_deliveries_per_s"),
         "node_max_deliveries_per_s": lambda r: r.get("node_baseline", {}).get("max_deliveries_per_s"),
         "fanout_p99_ms": lambda r: r.get("fanout", {}).get("p99_ms"),
