@@ -60,14 +60,21 @@ def test_an_idle_websocket_has_no_writer_green_thread_nor_http_buffers(door_engi
     client.close()
 
 
+def send_behind_a_full_kernel_buffer(server, engine_socket, count):
+    """Send a message larger than the kernel's buffers, then ``count`` more: the first one's rest
+    is written by a green thread holding the websocket's send lock, so the next ones are queued
+    and a writer is started. Returns every message sent, in order."""
+    messages = ["z" * 4_000_000] + [f"message {n} " + "x" * 2000 for n in range(count)]
+    for message in messages:
+        server.send(engine_socket.sid, message)
+    assert engine_socket.writer is not None
+    return messages
+
+
 def test_packets_queued_behind_a_client_that_stopped_reading_arrive_whole_and_in_order(door_engine):
     client, engine_socket = open_client(door_engine, receive_buffer=4096)
-    # the first is larger than the kernel's buffers: its rest is written by a green thread
-    # holding the websocket's send lock, so the next ones cannot be written at once
-    messages = ["z" * 4_000_000] + [f"message {n} " + "x" * 2000 for n in range(400)]
-    for message in messages:
-        door_engine.send(engine_socket.sid, message)
-    assert engine_socket.writer is not None and engine_socket.queue.qsize() > 0  # the rest waits, in order
+    messages = send_behind_a_full_kernel_buffer(door_engine, engine_socket, 400)
+    assert engine_socket.queue.qsize() > 0  # the rest waits, in order
     received = [client.recv() for _ in messages]
     assert received == ["4" + message for message in messages]
     with eventlet.Timeout(5):
@@ -81,10 +88,7 @@ def test_packets_queued_behind_a_client_that_stopped_reading_arrive_whole_and_in
 
 def test_a_server_side_close_writes_what_was_queued_then_the_close_and_ends_the_connection(door_engine):
     client, engine_socket = open_client(door_engine, receive_buffer=4096)
-    messages = ["z" * 4_000_000] + [f"message {n} " + "y" * 2000 for n in range(200)]
-    for message in messages:
-        door_engine.send(engine_socket.sid, message)
-    assert engine_socket.writer is not None
+    messages = send_behind_a_full_kernel_buffer(door_engine, engine_socket, 200)
     reading = eventlet.spawn(lambda: [client.recv() for _ in messages])
     door_engine.disconnect(engine_socket.sid)  # waits until the writer has written all of it
     assert reading.wait() == ["4" + message for message in messages]
