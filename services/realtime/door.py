@@ -101,6 +101,20 @@ class Door(WebServer):
         finally:
             self._providers = saved
 
+    def process_request(self, sock, address):
+        """Serve one connection; an error in it ends that connection, and only that one.
+
+        nameko serves each connection in a managed thread, and a managed thread that raises
+        kills the container: one client's failure would end every connection of the door."""
+        try:
+            super().process_request(sock, address)
+        except Exception:
+            log.exception("a connection from %s failed", address[0] if address else "?")
+            try:
+                sock.close()
+            except OSError:
+                pass
+
     def start(self):
         self.dispatch.index(self._providers)  # every @on_socket entrypoint registered in its setup()
         self.manager.start()

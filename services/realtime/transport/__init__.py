@@ -3,6 +3,7 @@
 One layer per module, as python-socketio's own ``pubsub_manager.py`` / ``kombu_manager.py``:
 
 ``frames.py``    Engine.IO and websocket: frames, unmasking, direct writes, pings, the WSGI app.
+``reading.py``   websockets read when readable: RFC 6455 frames, a pool of handling green threads.
 ``codec.py``     JSON (orjson) for the door's packets and the room log's batches.
 ``packets.py``   Socket.IO packets: strict decoding.
 ``roomlog.py``   the room log on a RabbitMQ stream: append, read in order, a window for replay.
@@ -23,8 +24,12 @@ upstream symbol                                        library              wher
  (via ``engineio.Server._async["websocket"]``)         4.15.1
 ``engineio.socket.Socket`` queue/websocket internals   python-engineio      frames.write_now
  (``queue``, ``upgraded``, ``websocket._sendlock``)    4.15.1
-``engineio.socket.Socket.schedule_ping``               python-engineio      frames.DoorEngineSocket,
- (the socket's type, changed at ``connect``)           4.15.1               frames.Pinger
+``engineio.socket.Socket.schedule_ping``,              python-engineio      frames.DoorEngineSocket,
+ ``send``, ``_websocket_handler`` (the socket's         4.15.1               frames.Pinger,
+ type, changed at ``connect``)                                              reading.ReadsWhenReadable
+``eventlet.websocket.RFC6455WebSocket``                eventlet 0.41.3      frames.DoorWebSocket
+ ``._send_closing_frame``
+``eventlet.wsgi.HttpProtocol.finish``                  eventlet 0.41.3      frames.DoorProtocol
 ``socketio.WSGIApp.__call__``                          python-socketio      frames.SocketIOApp
                                                        5.18.1
 ``socketio.packet.Packet.decode``/``data_is_binary``   python-socketio      packets.StrictPacket

@@ -13,12 +13,17 @@ Overrides of upstream internals here (each also listed in ``transport/__init__.p
   permessage-deflate and turns a malformed frame into one log line instead of a 500.
 * ``engineio.socket.Socket.schedule_ping``, ``send`` and ``_websocket_handler`` (python-engineio
   4.15.1): each Engine.IO socket becomes a :class:`DoorEngineSocket` when it connects
-  (:func:`adopt`): the door's one :class:`Pinger` sends its pings, and a websocket has a
-  writer green thread only while something waits to be written. Its queue, made by the
-  server (``_async["queue"]``), is a :class:`SocketQueue`.
+  (:func:`adopt`): the door's one :class:`Pinger` sends its pings, a websocket has a
+  writer green thread only while something waits to be written, and none for reading: it is
+  read when readable (``reading.py``). Its queue, made by the server (``_async["queue"]``), is a
+  :class:`SocketQueue`.
+* ``eventlet.websocket.RFC6455WebSocket._send_closing_frame`` and ``eventlet.wsgi.HttpProtocol.finish``
+  (eventlet 0.41.3): :class:`DoorWebSocket` and :class:`DoorProtocol` leave a websocket read when
+  readable open when the request that opened it ends.
 """
 import collections
 import json
+from http.server import BaseHTTPRequestHandler
 import logging
 import struct
 import time
@@ -28,12 +33,13 @@ import eventlet
 import eventlet.queue
 import eventlet.wsgi
 import socketio
-from engineio import exceptions as engineio_exceptions
 from engineio import packet as eio_packet
 from engineio.async_drivers.eventlet import WebSocketWSGI
 from engineio.socket import Socket as EngineSocket
 from eventlet.websocket import RFC6455WebSocket
 from nameko.web.server import HttpOnlyProtocol
+
+from services.realtime.transport.reading import ReadingThreads, ReadsWhenReadable
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +78,9 @@ class DoorProtocol(HttpOnlyProtocol):
     wbufsize = 4096
 
     STREAMS = "door.http_streams"  # the environ's key for (rfile, wfile): release_http_streams
+    # the environ's key saying the connection outlives its request: a websocket read when
+    # readable (reading.py) is closed by its reading, not when the request that opened it ends
+    OUTLIVES_REQUEST = "door.outlives_request"
 
     def get_environ(self):
         environ = super().get_environ()
@@ -84,7 +93,12 @@ class DoorProtocol(HttpOnlyProtocol):
         protocol): without it a closed connection's protocol, streams, buffers, headers and
         environ (~10 KB) wait for a garbage collection instead of going with the connection."""
         try:
-            super().finish()
+            environ = getattr(self, "environ", None)  # none when the client left before a request
+            if environ is not None and environ.get(self.OUTLIVES_REQUEST):
+                # eventlet's finish, without closing the connection (reading.py closes it)
+                BaseHTTPRequestHandler.finish(self)
+            else:
+                super().finish()
         finally:
             self.environ = None
 
@@ -96,13 +110,33 @@ class RecordingWebSocketWSGI(WebSocketWSGI):
         engine_socket = getattr(handler, "__self__", None)
 
         def handle(ws):
+            ws.__class__ = DoorWebSocket
             ws.socket = ReadAhead(ws.socket)
             release_http_streams(ws.environ)
             if engine_socket is not None:
                 engine_socket.websocket = ws
-            return handler(ws)
+            result = handler(ws)
+            if engine_socket is not None and engine_socket.parser is not None:  # read when readable now
+                ws.environ[DoorProtocol.OUTLIVES_REQUEST] = True
+                ws.request_ending = True
+            return result
 
         super().__init__(handle, server)
+
+
+class DoorWebSocket(RFC6455WebSocket):
+    """eventlet's websocket, left open when the request that opened it ends if its Engine.IO
+    socket reads it when readable (``reading.py``): eventlet's ``WebSocketWSGI`` sends a closing
+    frame as its handler returns (the one call of ``_send_closing_frame`` after the handler,
+    which ``request_ending`` answers), and the connection is closed by its reading instead."""
+
+    request_ending = False
+
+    def _send_closing_frame(self, ignore_send_errors=False, close_data=None):
+        if self.request_ending:
+            self.request_ending = False
+            return
+        super()._send_closing_frame(ignore_send_errors, close_data)
 
 
 def release_http_streams(environ):
@@ -113,7 +147,7 @@ def release_http_streams(environ):
     idle for the connection's life: 8.5 KB of the ~38 KB a held connection allocated
     (``bench/memory.py``). Closing a stream frees its buffer and leaves the socket open (the
     socket is closed with the connection, as before); eventlet does not read or write them again
-    for an upgraded request (it ends the connection after the handler returns)."""
+    for an upgraded request (its request ends when the handler returns)."""
     for stream in environ.get(DoorProtocol.STREAMS, ()):
         stream.close()
 
@@ -132,13 +166,25 @@ class ReadAhead:
     """
 
     READ_AHEAD = 4096
-    __slots__ = ("socket", "fd", "_ahead", "_at")
+    __slots__ = ("socket", "fd", "_ahead", "_at", "on_close")
 
     def __init__(self, socket):
         self.socket = socket
         self.fd = socket.fd
         self._ahead = b""
         self._at = 0
+        self.on_close = None  # called once, before the socket is closed (reading.py stops reading it)
+
+    def take_ahead(self):
+        """What was read ahead and not yet asked for (and forget it)."""
+        ahead, self._ahead, at, self._at = self._ahead, b"", self._at, 0
+        return ahead[at:]
+
+    def close(self):
+        on_close, self.on_close = self.on_close, None
+        if on_close is not None:
+            on_close()
+        self.socket.close()
 
     def recv(self, size):
         ahead, at = self._ahead, self._at
@@ -165,6 +211,7 @@ def install(engineio_server):
     eventlet unmask frames in one step."""
     engineio_server._async = dict(engineio_server._async, websocket=RecordingWebSocketWSGI, queue=SocketQueue)
     engineio_server.pinger = Pinger(engineio_server.ping_interval)
+    engineio_server.reading_threads = ReadingThreads()
     RFC6455WebSocket._apply_mask = staticmethod(apply_mask)
 
 
@@ -187,7 +234,7 @@ class SocketQueue(eventlet.queue.Queue):
             self.on_put()
 
 
-class DoorEngineSocket(EngineSocket):
+class DoorEngineSocket(ReadsWhenReadable, EngineSocket):
     """python-engineio's socket without the green threads that wait with nothing to do.
 
     Upstream gives each websocket three parked green threads for its whole life: the reader,
@@ -196,6 +243,10 @@ class DoorEngineSocket(EngineSocket):
     "Memory per connection"), and the ping task keeps the socket, and all it holds, alive up to
     25 s after its client left. Here:
 
+    * the websocket is read when readable (:class:`~services.realtime.transport.reading.ReadsWhenReadable`):
+      the request that opened it ends once it is open, and a green thread of the door's pool
+      handles its messages while it has some;
+
     * pings come from the door's one :class:`Pinger` (the same attributes change, in the same
       order; only who waits for the interval differs);
     * a packet is written at once when nothing of the client's is pending (:func:`write_now`,
@@ -203,9 +254,9 @@ class DoorEngineSocket(EngineSocket):
       thread that writes what is queued, in order, and ends when the queue is empty. A client
       that stopped reading still cannot hold up the sender, and its packets still wait in order.
 
-    What ends the connection is unchanged: the reader's socket timeout, the server's ping
-    timeout check (its ``close`` queues the ``None`` that the writer answers by closing the
-    websocket), or the client. (The type is changed on a socket the server made, in
+    What ends the connection is unchanged: the server's ping timeout check (its ``close``
+    queues the ``None`` that the writer answers by closing the websocket), the client, or a
+    protocol error; upstream's 45 s read timeout is the ping timeout check's job alone. (The type is changed on a socket the server made, in
     :func:`adopt`: python-engineio creates its sockets itself, by name.)
     """
 
@@ -254,7 +305,8 @@ class DoorEngineSocket(EngineSocket):
 
     def _websocket_handler(self, ws):
         """Upstream's handler (python-engineio 4.15.1 ``Socket._websocket_handler``), with the
-        writer started by the queue instead of for the connection's life."""
+        writer started by the queue instead of for the connection's life, and its reading loop
+        handed to the hub (``reading.py``) instead of run here."""
         def websocket_wait():
             data = ws.wait()
             if data and len(data) > self.server.max_http_buffer_size:
@@ -291,33 +343,8 @@ class DoorEngineSocket(EngineSocket):
         self.queue.on_put = self._start_writer
         if self.queue.qsize():  # queued before the websocket was there (the OPEN packet, ...)
             self._start_writer()
-        try:
-            while True:
-                try:
-                    p = websocket_wait()
-                except Exception as e:
-                    if not self.closed:
-                        self.server.logger.info('%s: Unexpected error "%s", closing connection', self.sid, str(e))
-                    break
-                if p is None:  # connection closed by client
-                    break
-                pkt = eio_packet.Packet(encoded_packet=p)
-                try:
-                    self.receive(pkt)
-                except engineio_exceptions.UnknownPacketError:
-                    pass
-                except engineio_exceptions.SocketIsClosedError:
-                    self.server.logger.info('Receive error -- socket is closed')
-                    break
-                except Exception:
-                    self.server.logger.exception('Unknown receive error')
-                    break
-            self.queue.put(None)  # the writer closes the websocket after what is queued
-            if self.writer is not None:
-                self.writer.wait()
-        finally:
-            self.queue.on_put = None  # no cycle left between the socket and its queue
-        self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE)
+        # upstream's reading loop from here on runs when the socket is readable (reading.py)
+        self._read_when_readable(ws, ws.socket.take_ahead())
         return []
 
 

@@ -128,3 +128,33 @@ def test_a_closed_connection_is_freed_without_waiting_for_the_garbage_collector(
         gc.enable()
         server.kill()
         listener.close()
+
+
+def test_a_client_that_leaves_before_sending_a_request_ends_its_connection_quietly():
+    """The protocol is finished without a request ever read (no environ): nothing raises (an
+    error here reached nameko as a failed managed thread, which stops the whole door)."""
+    listener = eventlet.listen(("127.0.0.1", 0))
+    http = wsgi.Server(listener, listener.getsockname(), app, protocol=DoorProtocol, log_output=False)
+    eventlet.connect(listener.getsockname()).close()
+    sock, address = listener.accept()
+    http.process_request([address, sock, wsgi.STATE_IDLE])
+    listener.close()
+
+
+def test_a_connection_whose_serving_fails_ends_alone_and_never_reaches_the_door_s_container():
+    from services.realtime.door import Door
+
+    class Failing(DoorProtocol):
+        def handle(self):
+            raise RuntimeError("a bug in serving one connection")
+
+    listener = eventlet.listen(("127.0.0.1", 0))
+    door = Door.__new__(Door)  # only its serving of a connection, without a container
+    door._serv = wsgi.Server(listener, listener.getsockname(), app, protocol=Failing, log_output=False)
+    client = eventlet.connect(listener.getsockname())
+    sock, address = listener.accept()
+    door.process_request(sock, address)  # returns: nameko's managed thread ends without an error
+    assert sock.fd.fileno() == -1  # closed on the door's side
+    with eventlet.Timeout(5):
+        assert client.recv(1) == b""  # and so for the client
+    listener.close()

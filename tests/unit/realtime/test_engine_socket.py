@@ -1,8 +1,16 @@
 """The door's Engine.IO socket (``frames.DoorEngineSocket``) on real websockets: packets reach
 the client whole and in order whether written at once or queued behind a client that stopped
 reading, the writer green thread exists only while something is queued, and a server-side
-close still writes what was queued, then the CLOSE, then ends the connection."""
+close still writes what was queued, then the CLOSE, then ends the connection. On the reading
+side (``reading.py``): no green thread waits for a quiet client, a client's messages are handled
+in order even when it sends faster than they are handled, and the websocket protocol's own
+frames (ping, close, errors) are answered as eventlet answered them."""
+import gc
 import socket as stdlib_socket
+import struct
+import weakref
+
+import greenlet
 
 import engineio
 import eventlet
@@ -10,14 +18,15 @@ import pytest
 import websocket
 from eventlet import wsgi
 
-from services.realtime.transport import frames
+from services.realtime.transport import frames, reading
 
 
 @pytest.fixture
 def door_engine():
     """A python-engineio server as the door configures it (``frames.install`` and ``adopt`` in
     its ``connect`` event), served by eventlet with the door's HTTP protocol on a free port."""
-    server = engineio.Server(async_mode="eventlet", ping_interval=25, ping_timeout=20)
+    # messages handled in the reading green thread, as python-socketio configures its Engine.IO server
+    server = engineio.Server(async_mode="eventlet", ping_interval=25, ping_timeout=20, async_handlers=False)
     frames.install(server)
     connected = []
 
@@ -27,14 +36,23 @@ def door_engine():
         connected.append(sid)
 
     listener = eventlet.listen(("127.0.0.1", 0))
-    serving = eventlet.spawn(wsgi.server, listener, engineio.WSGIApp(server), protocol=frames.DoorProtocol,
-                             log_output=False)
+    serving = eventlet.spawn(serve_as_the_door, listener, engineio.WSGIApp(server))
     server.url = "ws://127.0.0.1:%d/engine.io/?EIO=4&transport=websocket" % listener.getsockname()[1]
     server.connected = connected
     yield server
     server.pinger.stop()
     serving.kill()
     listener.close()
+
+
+def serve_as_the_door(listener, app):
+    """Accept and serve connections as nameko's ``WebServer.run`` does for the door: each in a
+    green thread of its own that does not close the connection when it ends (eventlet's
+    ``wsgi.server`` does, which would end a websocket read when readable)."""
+    http = wsgi.Server(listener, listener.getsockname(), app, protocol=frames.DoorProtocol, log_output=False)
+    while True:
+        sock, address = listener.accept()
+        eventlet.spawn_n(http.process_request, [address, sock, wsgi.STATE_IDLE])
 
 
 def open_client(server, receive_buffer=None):
@@ -110,3 +128,110 @@ def test_a_client_that_leaves_ends_its_reader_and_leaves_nothing_behind(door_eng
             eventlet.sleep(0.01)
     assert disconnected[0][0] == engine_socket.sid
     assert engine_socket.closed and engine_socket.writer is None and engine_socket.queue.on_put is None
+
+
+def parked_green_threads():
+    """Every green thread waiting somewhere: the code names of its frames, innermost first."""
+    parked = []
+    for thread in gc.get_objects():
+        if isinstance(thread, greenlet.greenlet) and thread.gr_frame is not None:
+            names, f = [], thread.gr_frame
+            while f is not None:
+                names.append(f.f_code.co_name)
+                f = f.f_back
+            parked.append(names)
+    return parked
+
+
+def test_quiet_clients_have_no_green_thread_waiting_for_them(door_engine):
+    def parked_outside_the_pool():
+        return [names for names in parked_green_threads() if "_serve" not in names]
+
+    def open_talkative_clients(count):
+        clients = [open_client(door_engine) for _ in range(count)]
+        for client, _ in clients:  # each says something, then nothing
+            client.send("4hello")
+        eventlet.sleep(0.2)
+        return clients
+
+    clients = open_talkative_clients(5)  # the server's own tasks are running from here on
+    before = parked_outside_the_pool()
+    clients += open_talkative_clients(20)
+    after = parked_outside_the_pool()
+    assert not [names for names in after if "_websocket_handler" in names or "handle_one_request" in names]
+    assert len(after) == len(before)
+    assert 1 <= len(door_engine.reading_threads.idle) <= reading.ReadingThreads.KEEP
+    for client, engine_socket in clients:
+        assert engine_socket.listener is not None and not engine_socket.handling
+        client.close()
+
+
+def test_a_client_sending_faster_than_it_is_handled_is_read_no_further_and_loses_nothing(door_engine):
+    release, handled = eventlet.Event(), []
+
+    @door_engine.on("message")
+    def on_message(sid, data):
+        if not handled:
+            release.wait()  # the first message's handling takes a while
+        handled.append(data)
+
+    client, engine_socket = open_client(door_engine)
+    messages = [f"{n:05d}" + "m" * 10_000 for n in range(100)]  # 1 MB, four times PAUSE_BYTES
+    sending = eventlet.spawn(lambda: [client.send("4" + message) for message in messages])
+    with eventlet.Timeout(10):
+        while engine_socket.listener is not None:  # read until paused
+            eventlet.sleep(0.01)
+    assert reading.PAUSE_BYTES < engine_socket.parser.buffered <= reading.PAUSE_BYTES + reading.READ_BYTES
+    release.send()
+    sending.wait()
+    with eventlet.Timeout(10):
+        while len(handled) < len(messages):
+            eventlet.sleep(0.01)
+    assert handled == messages
+    assert engine_socket.listener is not None  # read again once handled
+    client.close()
+
+
+def test_websocket_pings_are_answered_and_a_close_is_answered_with_its_status(door_engine):
+    client, engine_socket = open_client(door_engine)
+    client.ping("are you there")
+    opcode, data = client.recv_data(control_frame=True)
+    assert (opcode, data) == (websocket.ABNF.OPCODE_PONG, b"are you there")
+    client.send_close(status=3001, reason=b"going")
+    opcode, data = client.recv_data(control_frame=True)
+    assert opcode == websocket.ABNF.OPCODE_CLOSE and struct.unpack("!H", data[:2])[0] == 3001
+    with eventlet.Timeout(5):
+        while not engine_socket.closed:
+            eventlet.sleep(0.01)
+    assert engine_socket.sid not in door_engine.sockets
+
+
+def test_a_frame_that_breaks_the_protocol_is_answered_with_a_close_and_ends_the_connection(door_engine):
+    client, engine_socket = open_client(door_engine)
+    client.sock.sendall(struct.pack("!BB", 0x81, 5) + b"plain")  # not masked
+    opcode, data = client.recv_data(control_frame=True)
+    assert opcode == websocket.ABNF.OPCODE_CLOSE and struct.unpack("!H", data[:2])[0] == 1002
+    with eventlet.Timeout(5):
+        while not engine_socket.closed:
+            eventlet.sleep(0.01)
+    assert engine_socket.listener is None and engine_socket.sid not in door_engine.sockets
+
+
+def test_a_connection_that_ended_is_freed_at_once_without_the_garbage_collector(door_engine):
+    # python-engineio's service task walks a copy of the sockets, sleeping between them, so a
+    # pass holds every socket for up to ping_timeout seconds: not started here
+    door_engine.start_service_task = False
+    gc.disable()  # a reference cycle would keep it until a collection: 5 KB a connection (test_connection_bounds)
+    try:
+        client, engine_socket = open_client(door_engine)
+        client.send("4hello")
+        eventlet.sleep(0.1)
+        freed = weakref.ref(engine_socket), weakref.ref(engine_socket.websocket)
+        del engine_socket
+        client.close()
+        with eventlet.Timeout(5):
+            while freed[0]() is not None:
+                eventlet.sleep(0.01)
+        assert freed[1]() is None
+    finally:
+        gc.enable()
