@@ -39,7 +39,7 @@ from engineio.socket import Socket as EngineSocket
 from eventlet.websocket import RFC6455WebSocket
 from nameko.web.server import HttpOnlyProtocol
 
-from services.realtime.transport.reading import ReadingThreads, ReadsWhenReadable
+from services.realtime.transport.reading import ReadingThreads, ReadsWhenReadable, unmask
 
 log = logging.getLogger(__name__)
 
@@ -256,8 +256,9 @@ class DoorEngineSocket(ReadsWhenReadable, EngineSocket):
 
     What ends the connection is unchanged: the server's ping timeout check (its ``close``
     queues the ``None`` that the writer answers by closing the websocket), the client, or a
-    protocol error; upstream's 45 s read timeout is the ping timeout check's job alone. (The type is changed on a socket the server made, in
-    :func:`adopt`: python-engineio creates its sockets itself, by name.)
+    protocol error; upstream's 45 s read timeout is the ping timeout check's job alone. (The
+    type is changed on a socket the server made, in :func:`adopt`: python-engineio creates its
+    sockets itself, by name.)
     """
 
     writer = None  # the green thread writing the queue, while it has something
@@ -411,8 +412,7 @@ def apply_mask(data, mask, length=None, offset=0):
         length = len(data)
     if length <= 0:
         return b""
-    key = bytes(mask[(offset + i) % 4] for i in range(4)) * (length // 4 + 1)
-    return (int.from_bytes(data[:length], "little") ^ int.from_bytes(key[:length], "little")).to_bytes(length, "little")
+    return unmask(data[:length], bytes(mask[(offset + i) % 4] for i in range(4)))
 
 
 def write_now(engine_socket, frame):
