@@ -10,6 +10,7 @@ import logging
 import time
 
 import eventlet
+from eventlet import hubs
 from cachetools import TTLCache
 from nameko.extensions import DependencyProvider
 
@@ -157,7 +158,11 @@ class ProgressThrottle(OnePerProcess, DependencyProvider):
     INTERVAL_SECONDS = 0.25
 
     def setup(self):
-        self.throttle = Throttle(self.INTERVAL_SECONDS, eventlet.spawn_after)
+        # a window's close runs as a hub timer, not in a green thread of its own: it only appends
+        # to the room log (never waits), and under progress load windows close 2,000 times a
+        # second, each green thread a greenlet made, switched to and torn down
+        # (docs/benchmarks.md)
+        self.throttle = Throttle(self.INTERVAL_SECONDS, hubs.get_hub().schedule_call_global)
 
     def stop(self):
         # live-only values: the stored path (ProgressReports) carries the final one

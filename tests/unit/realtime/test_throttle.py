@@ -106,3 +106,39 @@ def test_cancel_drops_every_window():
     throttle.cancel()
     clock.advance(1)
     assert [v for _, v in send.sent] == [1] and clock.pending == [] and len(throttle) == 0
+
+
+def test_the_doors_windows_close_on_the_hub_with_no_green_thread_each():
+    """ProgressThrottle's windows are hub timers: the trailing value is sent from the hub
+    itself (no green thread made per window), after the interval, and a failing send is
+    logged without stopping the next window."""
+    import eventlet
+    from eventlet import hubs
+
+    from services.realtime.dependencies import ProgressThrottle
+
+    provider = ProgressThrottle()
+    provider.setup()
+    throttle = provider.throttle
+    throttle.interval = 0.2
+    sent, senders = [], []
+
+    def send(value):
+        senders.append(eventlet.getcurrent())
+        if value == "fails":
+            raise RuntimeError("emit failed")
+        sent.append(value)
+
+    try:
+        throttle.offer("key", "first", send)
+        throttle.offer("key", "fails", send)
+        eventlet.sleep(0.3)  # the first window closed at 0.2 with "fails", which opened a second
+        throttle.offer("key", "last", send)
+        assert sent == ["first"]
+        eventlet.sleep(0.3)  # the second closed at 0.4 with "last"
+        assert sent == ["first", "last"]
+        hub = hubs.get_hub().greenlet
+        assert senders[1:] == [hub, hub]  # the trailing sends ran on the hub
+    finally:
+        provider.stop()
+    assert len(throttle) == 0
