@@ -10,8 +10,8 @@ import logging
 import time
 
 import eventlet
-from eventlet import hubs
 from cachetools import TTLCache
+from eventlet import hubs
 from nameko.extensions import DependencyProvider
 
 from services.kernel import events, telemetry

@@ -36,7 +36,7 @@ class StrictPacket(socketio.packet.Packet):
             items = data
         else:
             return isinstance(data, (bytes, bytearray))
-        for item in items:  # a loop, not any() over a generator: a tenth of the cost for a flat dict
+        for item in items:  # a loop, not any() over a generator: 40 % less for a flat dict
             if type(item) not in _SCALARS and cls.data_is_binary(item):
                 return True
         return False
