@@ -127,11 +127,16 @@ def test_the_instructor_and_the_author_delete_others_may_not(doors, room, client
     assert delete(room["student"], "01900000-0000-7000-8000-000000000000").status_code == 404
 
     course_id = room["course"]["id"]
+    heard = []
     for client in (speaker, watcher):  # both doors' clients of the room hear each deletion once
         client.wait_for("chat_message_deleted", count=2)
-        assert client.events("chat_message_deleted") == [
+        heard.append(client.events("chat_message_deleted"))
+        assert sorted(heard[-1], key=lambda event: event["id"]) == [
             {"id": first, "video_id": video_id, "course_id": course_id},
             {"id": second, "video_id": video_id, "course_id": course_id}]
+    # in one order on both doors (the room log's); which deletion comes first is not fixed: two
+    # domain events may be relayed by two doors at once (a fresh-clone CI saw second, first)
+    assert heard[0] == heard[1]
     assert [m["id"] for m in history(doors.urls[1], room["other"], video_id).json()["data"]] == [kept]
     assert [m["id"] for m in clients(doors.urls[1], room["other"], video_id).joined["recent_messages"]] == [kept]
 
