@@ -71,6 +71,10 @@ class Stats:
         self.student_progress = 0
         self.errors = {}
         self.compressed_frames = 0
+        # reads (data_received calls) and messages over every client: how a server's traffic
+        # arrives (many messages per read cost the generator less per message)
+        self.reads = 0
+        self.messages = 0
 
     def error(self, what):
         self.errors[what] = self.errors.get(what, 0) + 1
@@ -155,6 +159,7 @@ class Client(asyncio.Protocol):
             self.gen.reconnect_later(self.session)
 
     def data_received(self, data):
+        self.stats.reads += 1
         if not self.handshaken:
             self.buffer += data
             end = self.buffer.find(b"\r\n\r\n")
@@ -239,6 +244,7 @@ class Client(asyncio.Protocol):
     # -- Engine.IO / Socket.IO ------------------------------------------------------
 
     def on_message(self, message, now):
+        self.stats.messages += 1
         kind = message[:1]
         if kind == b"4":  # Engine.IO message: a Socket.IO packet
             sio = message[1:2]
@@ -611,7 +617,10 @@ async def main():
             latencies = window()
             result = {"clients": command["clients"], "events": expected_events, "expected": expected,
                       "delivered": len(latencies), "delivered_ratio": round(len(latencies) / expected, 5),
-                      "deliveries_per_s": round(len(latencies) / command["seconds"], 1)}
+                      "deliveries_per_s": round(len(latencies) / command["seconds"], 1),
+                      # since the previous window: pings and other messages included
+                      "messages_per_read": round(gen.stats.messages / max(1, gen.stats.reads), 2)}
+            gen.stats.reads = gen.stats.messages = 0
             result.update(latency_summary(latencies))
             gen.stats.fanout = [(s, l) for s, l in gen.stats.fanout if s > hi]
             gen.stats.fanout_cache.clear()

@@ -322,7 +322,8 @@ def fanout_max(gen, dispatcher, clients, rates, step_seconds, log, server_pids=(
         log(f"    rate {rate}/s: p50 {step['p50_ms']} p99 {step['p99_ms']} ms, delivered "
             f"{step['delivered_ratio']}, {step['deliveries_per_s']} deliveries/s (server CPU "
             f"{step.get('server_cpu_percent')} % = {step.get('server_cpu_us_per_delivery')} us/delivery, "
-            f"RabbitMQ {step.get('broker_cpu_percent')} %, load generator {step['loadgen_cpu_percent']} %) "
+            f"RabbitMQ {step.get('broker_cpu_percent')} %, load generator {step['loadgen_cpu_percent']} %, "
+            f"{step.get('messages_per_read')} messages per read) "
             f"{'ok' if passed else 'STOP' if stage == 'ladder' else 'over'}")
         time.sleep(1.0)
         return step
