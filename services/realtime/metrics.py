@@ -22,7 +22,6 @@ SOCKET_EVENTS_RECEIVED = Counter(
 SOCKET_EVENTS_SENT = Counter(
     "realtime_socket_events_sent_total",
     "Socket events emitted by this replica (to one client or to a room), by event name", ["event"])
-_sent_counters = {}  # event name -> its SOCKET_EVENTS_SENT child (CountingServer.emit)
 RPC_DURATION = Histogram(
     "realtime_rpc_duration_seconds", "Duration of RPC calls from the door, by service and method",
     ["service", "method"], buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
@@ -55,6 +54,22 @@ def watch_progress_buffer(buffer):
 _servers = weakref.WeakSet()
 
 
+class Children(dict):
+    """A labelled metric's children by label value, each looked up once: ``labels()`` takes a
+    lock and builds a tuple per call, and the door counts every socket event in and out."""
+
+    def __init__(self, metric):
+        super().__init__()
+        self.metric = metric
+
+    def __missing__(self, value):
+        child = self[value] = self.metric.labels(value)
+        return child
+
+
+_sent = Children(SOCKET_EVENTS_SENT)
+
+
 class CountingServer(socketio.Server):
     """A Socket.IO server that counts what it emits and can be asked about its rooms."""
 
@@ -63,10 +78,7 @@ class CountingServer(socketio.Server):
         _servers.add(self)
 
     def emit(self, event, *args, **kwargs):
-        counter = _sent_counters.get(event)
-        if counter is None:  # labels() costs a lock and a tuple per call; event names are ours
-            counter = _sent_counters[event] = SOCKET_EVENTS_SENT.labels(event)
-        counter.inc()
+        _sent[event].inc()
         return super().emit(event, *args, **kwargs)
 
 
@@ -128,15 +140,12 @@ class DoorMetrics(DependencyProvider):
     """Counts each socket event a worker handles and each error a worker answers with."""
 
     def setup(self):
-        self.received = {}  # socket event -> its counter (looked up once: it runs for every event)
+        self.received = Children(SOCKET_EVENTS_RECEIVED)
 
     def worker_setup(self, worker_ctx):
         event = getattr(worker_ctx.entrypoint, "socket_event", None)
         if event:
-            received = self.received.get(event)
-            if received is None:
-                received = self.received[event] = SOCKET_EVENTS_RECEIVED.labels(event)
-            received.inc()
+            self.received[event].inc()
 
     def worker_result(self, worker_ctx, result=None, exc_info=None):
         if exc_info is not None:
