@@ -1,4 +1,9 @@
-"""The leading + trailing edge throttle, driven by a fake clock (no real time passes)."""
+"""The leading + trailing edge throttle, driven by a fake clock (no real time passes), and the
+door's throttle on eventlet's hub (the last test)."""
+import eventlet
+from eventlet import hubs
+
+from services.realtime.dependencies import ProgressThrottle
 from services.realtime.throttle import Throttle
 
 
@@ -112,11 +117,6 @@ def test_the_doors_windows_close_on_the_hub_with_no_green_thread_each():
     """ProgressThrottle's windows are hub timers: the trailing value is sent from the hub
     itself (no green thread made per window), after the interval, and a failing send is
     logged without stopping the next window."""
-    import eventlet
-    from eventlet import hubs
-
-    from services.realtime.dependencies import ProgressThrottle
-
     provider = ProgressThrottle()
     provider.setup()
     throttle = provider.throttle
