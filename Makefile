@@ -121,8 +121,15 @@ $(NODE_BASELINE): bench/baselines/node/package.json bench/baselines/node/package
 	@command -v npm >/dev/null || { echo "Node.js 20 and npm are needed for the Node baseline"; exit 1; }
 	npm ci --prefix bench/baselines/node --no-audit --no-fund --loglevel=error
 
+# the load generator's C reader of fan-out clients (bench/sink.c)
+BENCH_SINK := var/bench/sink
+
+$(BENCH_SINK): bench/sink.c
+	@mkdir -p $(@D)
+	$${CC:-cc} -O2 -Wall -Wextra -o $@ $<
+
 ## measure the platform (docs/benchmarks.md); BENCH_QUICK=1 for a one-minute smoke run. Not part of `make test`.
-bench: $(STAMP) $(BENCH_STAMP) $(NODE_BASELINE)
+bench: $(STAMP) $(BENCH_STAMP) $(NODE_BASELINE) $(BENCH_SINK)
 	ulimit -n $$(ulimit -Hn) && $(BIN)/python -m bench.run
 
 clean:

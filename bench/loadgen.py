@@ -32,10 +32,13 @@ import json
 import os
 import random
 import resource
+import socket
 import struct
+import subprocess
 import sys
 import time
 import zlib
+from pathlib import Path
 from urllib.parse import urlparse
 
 DEFLATE_OFFER = "permessage-deflate; client_max_window_bits"
@@ -55,6 +58,75 @@ def frame(payload: bytes, opcode=1):
 
 
 PONG = frame(b"3")
+
+# the C reader of fan-out clients (bench/sink.c, built by `make bench`); BENCH_SINK=0: read in Python
+SINK_BINARY = Path(os.environ.get("BENCH_SINK_BINARY", Path(__file__).resolve().parent.parent / "var/bench/sink"))
+SINK_RECORD = struct.Struct("=qd")
+SINK_HEADER = struct.Struct("=8Q")
+
+
+class Sink:
+    """``bench/sink.c`` in a child process (pinned with this one): it takes over the reading of
+    fan-out clients once they have joined their room, so that the generator's core is not the
+    ceiling it measures. Talks over a SOCK_SEQPACKET pair; descriptors go over as SCM_RIGHTS."""
+
+    BATCH = 200  # descriptors per message (the kernel's limit is 253)
+
+    def __init__(self, binary):
+        self.control, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.process = subprocess.Popen([str(binary), str(theirs.fileno())], pass_fds=[theirs.fileno()])
+        theirs.close()
+
+    @classmethod
+    def start(cls):
+        if os.environ.get("BENCH_SINK", "1") == "0" or not SINK_BINARY.exists():
+            return None
+        return cls(SINK_BINARY)
+
+    def take(self, clients, stats):
+        """Hand these clients' sockets over; this process never reads them again."""
+        fds = []
+        for client in clients:
+            client.transport.pause_reading()
+            if client.buffer:  # a frame cut short at the hand-over: it cannot be read by both
+                stats.error("partial frame at hand-over")
+            client.handed_over = True
+            fds.append(os.dup(client.transport.get_extra_info("socket").fileno()))
+        try:
+            for at in range(0, len(fds), self.BATCH):
+                socket.send_fds(self.control, [b"A"], fds[at:at + self.BATCH])
+                assert self.control.recv(1) == b"a"
+        finally:
+            for fd in fds:  # the sink holds its own copies now
+                os.close(fd)
+
+    def drain(self, stats):
+        """Everything the sink recorded since the last drain, into ``stats``."""
+        self.control.send(b"R")
+        count, reads, messages, compressed, fragmented, closed, _open, _ = SINK_HEADER.unpack(
+            self.control.recv(SINK_HEADER.size))
+        remaining = count * SINK_RECORD.size
+        while remaining:
+            chunk = self.control.recv(65536)
+            remaining -= len(chunk)
+            stats.fanout.extend(SINK_RECORD.iter_unpack(chunk))
+        stats.reads += reads
+        stats.messages += messages
+        stats.compressed_frames += compressed
+        for what, n in (("compressed frame in the sink (not decoded)", compressed),
+                        ("fragmented frame in the sink (not decoded)", fragmented),
+                        ("connection closed while in the sink", closed)):
+            if n:
+                stats.errors[what] = stats.errors.get(what, 0) + n
+
+    def close_all(self):
+        """Close the sink's copies: a socket's TCP connection closes when its last copy does."""
+        self.control.send(b"C")
+        assert self.control.recv(1) == b"c"
+
+    def stop(self):
+        self.control.close()
+        self.process.wait(10)
 
 
 class Stats:
@@ -135,6 +207,7 @@ class Client(asyncio.Protocol):
         self.acks = {}
         self.next_ack = 0
         self.fragments = None
+        self.handed_over = False  # read by the sink from then on
 
     # -- transport ----------------------------------------------------------------
 
@@ -334,7 +407,18 @@ class Generator:
         self.open_clients = set()
         self.sessions = []  # the recovering clients' sessions
         self.closing = False  # no reconnecting while the generator closes its clients
+        self.sink = Sink.start()
         self.started_cpu = self.cpu()
+
+    def hand_over(self, clients):
+        """Fan-out clients that have joined: read by the sink from now on, if there is one."""
+        if self.sink is not None:
+            self.sink.take([c for c in clients if c.record == "fanout" and not c.handed_over and not c.closed],
+                           self.stats)
+
+    def drain_sink(self):
+        if self.sink is not None:
+            self.sink.drain(self.stats)
 
     @staticmethod
     def cpu():
@@ -601,6 +685,7 @@ async def main():
                 answers = [retried.get(id(c), a) for c, a in zip(chosen, answers)]
             ok = sum(1 for a in answers if joined(a))
             bad = [repr(a)[:200] for a in answers if not joined(a)]
+            gen.hand_over([c for c, a in zip(chosen, answers) if joined(a)])
             answer({"joined": ok, "failed": len(bad), "failures": bad[:3], "retried": len(again)})
         elif cmd == "fanout_window":
             # {"first_seq", "last_seq", "clients", "seconds", "grace"}: stats over that window's events
@@ -610,6 +695,7 @@ async def main():
             lo, hi = command["first_seq"], command["last_seq"]
 
             def window():
+                gen.drain_sink()
                 return [lat for seq, lat in gen.stats.fanout if lo <= seq <= hi]
 
             while len(window()) < expected and time.monotonic() < deadline:
@@ -619,7 +705,8 @@ async def main():
                       "delivered": len(latencies), "delivered_ratio": round(len(latencies) / expected, 5),
                       "deliveries_per_s": round(len(latencies) / command["seconds"], 1),
                       # since the previous window: pings and other messages included
-                      "messages_per_read": round(gen.stats.messages / max(1, gen.stats.reads), 2)}
+                      "messages_per_read": round(gen.stats.messages / max(1, gen.stats.reads), 2),
+                      "reader": "c" if gen.sink is not None else "python"}
             gen.stats.reads = gen.stats.messages = 0
             result.update(latency_summary(latencies))
             gen.stats.fanout = [(s, l) for s, l in gen.stats.fanout if s > hi]
@@ -695,6 +782,8 @@ async def main():
         elif cmd == "close":
             gen.closing = True
             gen.sessions.clear()
+            if gen.sink is not None:
+                gen.sink.close_all()
             for client in list(gen.clients):
                 if client.transport is not None:
                     client.transport.close()
@@ -702,6 +791,8 @@ async def main():
             gen.clients.clear()
             answer({"closed": True})
         elif cmd == "quit":
+            if gen is not None and gen.sink is not None:
+                gen.sink.stop()
             answer({"bye": True})
             return
         else:

@@ -7,9 +7,10 @@
     BENCH_REPEAT=3 .venv/bin/python -m bench.run   # three runs in a row, each written, and their spread
 
 The server under test (the door, or the Node baseline) runs on core 0 and the load generator
-and the event dispatcher on core 1 (``taskset``; ``BENCH_PIN=0`` turns it off). RabbitMQ,
-PostgreSQL and the other services are shared machine processes and are not pinned: their CPU
-during each fan-out step is measured and reported (``broker_cpu_percent``) instead.
+(with its C reader of fan-out clients, ``bench/sink.c``) and the event dispatcher on core 1
+(``taskset``; ``BENCH_PIN=0`` turns it off). During each fan-out window RabbitMQ is moved to
+core 1 too and given its own affinity back after; its CPU is reported (``broker_cpu_percent``).
+PostgreSQL and the other services are not pinned (idle during fan-out).
     BENCH_ONLY=chat .venv/bin/python -m bench.run   # the chat scenario alone
 
 The platform is started exactly as ``make run`` and the stack tests start it, with the
@@ -200,6 +201,34 @@ def broker_pids():
     return pids
 
 
+@contextmanager
+def broker_on_loadgen_core(brokers):
+    """RabbitMQ (every thread of its VM) on the load generator's core during a fan-out window,
+    its own affinity restored after. Left to float it was scheduled on the server's core too,
+    10-15 % of a core at the ceilings, beside the server under test; each ceiling then moved
+    with where the broker happened to run (docs/benchmarks.md, 2026-12-04)."""
+    saved = {}
+    if PIN:
+        for pid in brokers:
+            try:
+                for tid in map(int, os.listdir(f"/proc/{pid}/task")):
+                    try:
+                        saved[tid] = os.sched_getaffinity(tid)
+                        os.sched_setaffinity(tid, {LOADGEN_CORE})
+                    except OSError:  # a thread that has just ended
+                        pass
+            except OSError:
+                pass
+    try:
+        yield
+    finally:
+        for tid, cores in saved.items():
+            try:
+                os.sched_setaffinity(tid, cores)
+            except OSError:
+                pass
+
+
 def per_delivery_us(step):
     cpu, rate = step.get("server_cpu_percent"), step.get("deliveries_per_s")
     return round(cpu / 100 / rate * 1e6, 2) if cpu and rate else None
@@ -239,7 +268,13 @@ class LoadGen:
         return json.loads(result["line"])
 
     def cpu_seconds(self):
-        return cpu_seconds(self.process.pid)
+        """The generator's CPU with its C reader's (``bench/sink.c``, a child on the same core)."""
+        pid = self.process.pid
+        try:
+            children = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+        except OSError:
+            children = []
+        return cpu_seconds(pid) + cpu_seconds_of(children)
 
     def close(self):
         if self.process.poll() is None:
@@ -285,9 +320,11 @@ def fanout_window(gen, dispatcher, clients, rate, seconds, grace=5.0, server_pid
     brokers = broker_pids()
     gen_cpu, broker_cpu = gen.cpu_seconds(), cpu_seconds_of(brokers)
     server_cpu = [cpu_seconds(pid) for pid in server_pids]
-    with on_loadgen_core():
-        first, last, wall = dispatcher.run(rate, seconds)
-    result = gen.ask("fanout_window", first_seq=first, last_seq=last, clients=clients, seconds=wall, grace=grace)
+    with broker_on_loadgen_core(brokers):
+        with on_loadgen_core():
+            first, last, wall = dispatcher.run(rate, seconds)
+        result = gen.ask("fanout_window", first_seq=first, last_seq=last, clients=clients, seconds=wall,
+                         grace=grace)
     result["rate"] = rate
     result["achieved_rate"] = round((last - first + 1) / wall, 1)
     # CPU over the sending window and its drain, as a share of one core during the window
