@@ -93,12 +93,15 @@ class Sink:
             client.handed_over = True
             fds.append(os.dup(client.transport.get_extra_info("socket").fileno()))
         try:
-            for at in range(0, len(fds), self.BATCH):
-                socket.send_fds(self.control, [b"A"], fds[at:at + self.BATCH])
-                assert self.control.recv(1) == b"a"
+            self.take_descriptors(fds)
         finally:
             for fd in fds:  # the sink holds its own copies now
                 os.close(fd)
+
+    def take_descriptors(self, fds):
+        for at in range(0, len(fds), self.BATCH):
+            socket.send_fds(self.control, [b"A"], fds[at:at + self.BATCH])
+            assert self.control.recv(1) == b"a"
 
     def drain(self, stats):
         """Everything the sink recorded since the last drain, into ``stats``."""

@@ -66,7 +66,15 @@ AGREEMENT = 0.15
 
 
 def plan():
-    """Every size and duration of the run, in one place (the smoke run shrinks them)."""
+    """Every size and duration of the run, in one place (the smoke run shrinks them);
+    ``BENCH_STEP_SECONDS`` overrides the length of each fan-out ceiling step."""
+    sizes = _plan()
+    if os.environ.get("BENCH_STEP_SECONDS"):
+        sizes["max_step_seconds"] = float(os.environ["BENCH_STEP_SECONDS"])
+    return sizes
+
+
+def _plan():
     if os.environ.get("BENCH_PLAN") == "dev":  # a mid-size run to compare one change with the next
         return {"fanout_clients": [500], "fanout_rate": 10, "fanout_seconds": 8,
                 "ramp_clients_seconds": 3, "max_rates": [20, 40, 80, 120, 160, 240], "max_step_seconds": 4,
