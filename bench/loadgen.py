@@ -60,7 +60,7 @@ def frame(payload: bytes, opcode=1):
 PONG = frame(b"3")
 
 # the C reader of fan-out clients (bench/sink.c, built by `make bench`); BENCH_SINK=0: read in Python
-SINK_BINARY = Path(os.environ.get("BENCH_SINK_BINARY", Path(__file__).resolve().parent.parent / "var/bench/sink"))
+SINK_BINARY = Path(__file__).resolve().parent.parent / "var" / "bench" / "sink"
 SINK_RECORD = struct.Struct("=qd")
 SINK_HEADER = struct.Struct("=8Q")
 

@@ -9,7 +9,7 @@
 The server under test (the door, or the Node baseline) runs on core 0 and the load generator
 (with its C reader of fan-out clients, ``bench/sink.c``) and the event dispatcher on core 1
 (``taskset``; ``BENCH_PIN=0`` turns it off). During each fan-out window RabbitMQ is moved to
-core 1 too and given its own affinity back after; its CPU is reported (``broker_cpu_percent``).
+core 1 too and back on every core after; its CPU is reported (``broker_cpu_percent``).
 PostgreSQL and the other services are not pinned (idle during fan-out).
     BENCH_ONLY=chat .venv/bin/python -m bench.run   # the chat scenario alone
 
@@ -212,29 +212,16 @@ def broker_pids():
 @contextmanager
 def broker_on_loadgen_core(brokers):
     """RabbitMQ (every thread of its VM) on the load generator's core during a fan-out window,
-    its own affinity restored after. Left to float it was scheduled on the server's core too,
-    10-15 % of a core at the ceilings, beside the server under test; each ceiling then moved
-    with where the broker happened to run (docs/benchmarks.md, 2026-12-04)."""
-    saved = {}
-    if PIN:
-        for pid in brokers:
-            try:
-                for tid in map(int, os.listdir(f"/proc/{pid}/task")):
-                    try:
-                        saved[tid] = os.sched_getaffinity(tid)
-                        os.sched_setaffinity(tid, {LOADGEN_CORE})
-                    except OSError:  # a thread that has just ended
-                        pass
-            except OSError:
-                pass
+    back on every core after. Left to float it was scheduled on the server's core too, 10-15 %
+    of a core at the ceilings, beside the server under test; each ceiling then moved with where
+    the broker happened to run (docs/benchmarks.md, 2026-12-04)."""
+    for pid in brokers:
+        pin(pid, LOADGEN_CORE)
     try:
         yield
     finally:
-        for tid, cores in saved.items():
-            try:
-                os.sched_setaffinity(tid, cores)
-            except OSError:
-                pass
+        for pid in brokers:
+            pin(pid, None)
 
 
 def per_delivery_us(step):
