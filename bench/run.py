@@ -8,7 +8,8 @@
 
 The server under test (the door, or the Node baseline) runs on core 0 and the load generator
 (with its C reader of fan-out clients, ``bench/sink.c``) and the event dispatcher on core 1
-(``taskset``; ``BENCH_PIN=0`` turns it off). During each fan-out window RabbitMQ is moved to
+(``taskset``; ``BENCH_PIN=0`` turns it off). The Node baseline is up beside the door (its own
+vhost, load generator and clients) and the two ceilings are searched a trial each in turn. During each fan-out window RabbitMQ is moved to
 core 1 too and back on every core after; its CPU is reported (``broker_cpu_percent``).
 PostgreSQL and the other services are not pinned (idle during fan-out).
     BENCH_ONLY=chat .venv/bin/python -m bench.run   # the chat scenario alone
@@ -336,9 +337,10 @@ def fanout_window(gen, dispatcher, clients, rate, seconds, grace=5.0, server_pid
 
 
 # halvings of the gap between the last step passed and the first failed: the ladder's steps are
-# 33-50 % apart near the ceilings measured here, so a ceiling near a step flipped between two
-# values that far apart from run to run; after two halvings they are 8-12 % apart
-REFINE_STEPS = 2
+# 25-33 % apart near the ceilings measured here, so a ceiling near a step flipped between two
+# values that far apart from run to run; after three halvings they are 3-4 % apart (two left
+# 6-8 %, and a ratio of two such ceilings moved up to 16 % by rounding alone)
+REFINE_STEPS = 3
 # near the line a step is decided by the majority of up to three trials: a saturated server's p99
 # over one 6-second trial is heavy-tailed (Node's 80 events/s: 189, 90, 176 ms in three runs), so
 # one trial flipped the ceiling by a step either way; a trial this far under the line decides alone
@@ -346,42 +348,40 @@ STEP_TRIALS = 3
 CLEAR_P99_MS = 50
 
 
-def fanout_max(gen, dispatcher, clients, rates, step_seconds, log, server_pids=(), refine=REFINE_STEPS):
-    steps = []
-    best = None
+def trial_passed(step):
+    return step["p99_ms"] is not None and step["p99_ms"] <= 100 and step["delivered_ratio"] >= 0.999
 
-    def step_at(rate, stage):
-        step = fanout_window(gen, dispatcher, clients, rate, step_seconds, grace=4.0, server_pids=server_pids)
-        passed = step["p99_ms"] is not None and step["p99_ms"] <= 100 and step["delivered_ratio"] >= 0.999
-        step["passed"] = passed
-        step["stage"] = stage
-        steps.append(step)
-        log(f"    rate {rate}/s: p50 {step['p50_ms']} p99 {step['p99_ms']} ms, delivered "
-            f"{step['delivered_ratio']}, {step['deliveries_per_s']} deliveries/s (server CPU "
-            f"{step.get('server_cpu_percent')} % = {step.get('server_cpu_us_per_delivery')} us/delivery, "
-            f"RabbitMQ {step.get('broker_cpu_percent')} %, load generator {step['loadgen_cpu_percent']} %, "
-            f"{step.get('messages_per_read')} messages per read) "
-            f"{'ok' if passed else 'over'}")
-        time.sleep(1.0)
-        return step
+
+def ceiling_search(rates, refine=REFINE_STEPS):
+    """One server's search for its ceiling, apart from running the steps: a generator that
+    yields ``(rate, stage)`` for each trial to run and is sent that trial's step (a dict with
+    ``p99_ms`` and ``delivered_ratio``); it returns ``(steps, best)``: every trial, and the
+    chosen trial of the highest step passed (None if none). Up the ladder until a step fails,
+    then ``refine`` halvings between the last passed and the first failed; a step near the line
+    is the majority of up to ``STEP_TRIALS`` trials. Apart so that two servers' searches can be
+    run a trial each in turn (:func:`fanout_ceilings`)."""
+    steps = []
 
     def decide(rate, stage):
         """The step at ``rate``: its first passing trial if the majority passed, else its first."""
-        trials = [step_at(rate, stage)]
-        if not (trials[0]["passed"] and trials[0]["p99_ms"] <= CLEAR_P99_MS):
-            while max(sum(t["passed"] for t in trials), sum(not t["passed"] for t in trials)) * 2 <= STEP_TRIALS:
-                trials.append(step_at(rate, stage))
+        trials = []
+        while True:
+            step = yield rate, stage
+            step["passed"], step["stage"] = trial_passed(step), stage
+            steps.append(step)
+            trials.append(step)
+            if len(trials) == 1 and step["passed"] and step["p99_ms"] <= CLEAR_P99_MS:
+                break
+            if max(sum(t["passed"] for t in trials), sum(not t["passed"] for t in trials)) * 2 > STEP_TRIALS:
+                break
         passed = sum(t["passed"] for t in trials) * 2 > len(trials)
         for trial in trials:
             trial["trials"], trial["step_passed"] = len(trials), passed
-        if len(trials) > 1 or not passed:
-            log(f"    rate {rate}/s: {sum(t['passed'] for t in trials)} of {len(trials)} trials passed: "
-                f"{'ok' if passed else 'STOP' if stage == 'ladder' else 'over'}")
         return next(t for t in trials if t["passed"]) if passed else trials[0]
 
-    failed_at = None
+    best, failed_at = None, None
     for rate in rates:
-        step = decide(rate, "ladder")
+        step = yield from decide(rate, "ladder")
         if not step["step_passed"]:
             failed_at = rate
             break
@@ -392,14 +392,66 @@ def fanout_max(gen, dispatcher, clients, rates, step_seconds, log, server_pids=(
             middle = round((low + high) / 2)
             if middle in (low, high):
                 break
-            step = decide(middle, "refine")
+            step = yield from decide(middle, "refine")
             if step["step_passed"]:
                 best, low = step, middle
             else:
                 high = middle
-    return {"clients": clients, "steps": steps,
-            "max_rate": best["rate"] if best else None,
-            "max_deliveries_per_s": best["deliveries_per_s"] if best else 0.0}
+    return steps, best
+
+
+class Server:
+    """A server under test for the ceiling: its load generator (clients connected and joined),
+    its dispatcher, the processes whose CPU is its CPU."""
+
+    def __init__(self, name, gen, dispatcher, clients, pids):
+        self.name, self.gen, self.dispatcher, self.clients, self.pids = name, gen, dispatcher, clients, pids
+
+    def window(self, rate, seconds, grace=5.0, pause=1.0):
+        """A fan-out window at ``rate``, then ``pause`` seconds for the server to settle."""
+        step = fanout_window(self.gen, self.dispatcher, self.clients, rate, seconds, grace=grace,
+                             server_pids=self.pids)
+        time.sleep(pause)
+        return step
+
+
+def fanout_ceilings(servers, rates, step_seconds, log, refine=REFINE_STEPS):
+    """Each server's ceiling, their searches run a trial each in turn: ours at a rate, then Node
+    at its next rate, seconds apart, so that a slow stretch of the machine falls on both. Run
+    one search after the other (Node's minutes after ours), each server's CPU per delivery
+    moved 10-20 % between runs for both, and each ceiling with it; the ratio of the two
+    ceilings moved 36 % over three runs while the CPU ratio at a common rate held within 11 %
+    (docs/benchmarks.md, 2026-12-04). Returns one ``fanout_max`` result per server, in order."""
+    searches = {server.name: ceiling_search(rates, refine) for server in servers}
+    pending = {name: next(search) for name, search in searches.items()}
+    results = {}
+    while pending:
+        for server in servers:
+            if server.name not in pending:
+                continue
+            rate, stage = pending.pop(server.name)
+            step = server.window(rate, step_seconds, grace=4.0)
+            log(f"    {server.name} {rate}/s: p50 {step['p50_ms']} p99 {step['p99_ms']} ms, delivered "
+                f"{step['delivered_ratio']}, {step['deliveries_per_s']} deliveries/s (server CPU "
+                f"{step.get('server_cpu_percent')} % = {step.get('server_cpu_us_per_delivery')} us/delivery, "
+                f"RabbitMQ {step.get('broker_cpu_percent')} %, load generator {step['loadgen_cpu_percent']} %, "
+                f"{step.get('messages_per_read')} messages per read) {'ok' if trial_passed(step) else 'over'}")
+            try:
+                pending[server.name] = searches[server.name].send(step)
+            except StopIteration as done:
+                steps, best = done.value
+                results[server.name] = {
+                    "clients": server.clients, "steps": steps,
+                    "max_rate": best["rate"] if best else None,
+                    "max_deliveries_per_s": best["deliveries_per_s"] if best else 0.0}
+                log(f"    {server.name}: ceiling {results[server.name]['max_deliveries_per_s']} deliveries/s")
+    return [results[server.name] for server in servers]
+
+
+def fanout_max(gen, dispatcher, clients, rates, step_seconds, log, server_pids=(), refine=REFINE_STEPS):
+    """One server's ceiling alone (:func:`fanout_ceilings` of one)."""
+    server = Server("ours", gen, dispatcher, clients, list(server_pids))
+    return fanout_ceilings([server], rates, step_seconds, log, refine)[0]
 
 
 # -- the scenarios -----------------------------------------------------------------------
@@ -760,20 +812,36 @@ def versus_node(ours, node):
 
 # -- Node baseline -----------------------------------------------------------------------
 
-def node_baseline(amqp_uri, public_key, signer, course_id, instructor_id, p, log):
+@contextmanager
+def node_baseline(amqp_base, public_key, signer, course_id, instructor_id, p, log):
+    """The Node baseline up beside our door: ``node server.mjs`` on the server core, in a RabbitMQ
+    vhost of its own (our dispatcher's events must not reach it, nor its ours), with its own load
+    generator and dispatcher, its fan-out clients connected and joined, and its 1,000 x 10/s
+    window measured. Yields ``(result, server)``: the ``node_baseline`` result so far (the
+    ceiling is added to it by the caller, run in turn with ours: :func:`fanout_ceilings`) and
+    the :class:`Server` to climb with. Stopped after."""
     if not shutil.which("node"):
-        return {"skipped": "node is not installed"}
+        yield {"skipped": "node is not installed"}, None
+        return
     if not (NODE_DIR / "node_modules").exists():
         subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=NODE_DIR, check=True)
-    port = free_ports()
-    server = subprocess.Popen(pinned_command(["node", "server.mjs"], SERVER_CORE), cwd=NODE_DIR,
-                              stdout=subprocess.PIPE, text=True,
-                              env={**os.environ, "PORT": str(port), "AMQP_URI": amqp_uri,
-                                   "JWT_PUBLIC_KEY_FILE": str(public_key)})
-    try:
+    with ExitStack() as node_of:
+        amqp_uri = node_of.enter_context(own_vhost(amqp_base, prefix="bench-node"))
+        port = free_ports()
+        server = subprocess.Popen(pinned_command(["node", "server.mjs"], SERVER_CORE), cwd=NODE_DIR,
+                                  stdout=subprocess.PIPE, text=True,
+                                  env={**os.environ, "PORT": str(port), "AMQP_URI": amqp_uri,
+                                       "JWT_PUBLIC_KEY_FILE": str(public_key)})
+
+        def stop():
+            server.terminate()
+            server.wait(10)
+
+        node_of.callback(stop)
         line = server.stdout.readline()
         assert "listening" in line, line
         gen = LoadGen()
+        node_of.callback(gen.close)
         gen.ask("init", url=f"http://127.0.0.1:{port}")
         dispatcher = Dispatcher(amqp_uri, course_id, instructor_id)
         tokens = [mint(signer) for _ in range(p["fanout_clients"][-1])]
@@ -786,16 +854,10 @@ def node_baseline(amqp_uri, public_key, signer, course_id, instructor_id, p, log
                                server_pids=[server.pid])
         fanout["deflate_accepted"] = connected["deflate_accepted"]
         log(f"    node fanout: p50 {fanout['p50_ms']} p99 {fanout['p99_ms']} ms, delivered {fanout['delivered_ratio']}")
-        maximum = fanout_max(gen, dispatcher, len(tokens), p["max_rates"], p["max_step_seconds"], log,
-                             server_pids=[server.pid])
-        gen.close()
-        return {"p50_ms": fanout["p50_ms"], "p99_ms": fanout["p99_ms"], "fanout": fanout,
-                "max_deliveries_per_s": maximum["max_deliveries_per_s"], "fanout_max": maximum,
-                "versions": json.loads((NODE_DIR / "package.json").read_text())["dependencies"],
-                "node": subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip()}
-    finally:
-        server.terminate()
-        server.wait(10)
+        result = {"p50_ms": fanout["p50_ms"], "p99_ms": fanout["p99_ms"], "fanout": fanout,
+                  "versions": json.loads((NODE_DIR / "package.json").read_text())["dependencies"],
+                  "node": subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip()}
+        yield result, Server("node", gen, dispatcher, len(tokens), [server.pid])
 
 
 # -- the machine -------------------------------------------------------------------------
@@ -900,15 +962,31 @@ def run_once():
 
         ports, door_pids = doors(int(os.environ.get("BENCH_FANOUT_REPLICAS", p["fanout_replicas"])))
         results["fanout_replicas"] = len(ports)
-        if wanted("fanout"):
-            log("fanout: course_updated through RabbitMQ to one course room")
-            results["fanout"] = scenario_fanout(None, gen, dispatcher, student_tokens, course["id"], p, log,
-                                                door_pids, ports=ports)
-            log("fanout_max: raising the event rate")
-            with profiled(stack.processes["realtime"].pid, "fanout_max"):
-                results["fanout_max"] = fanout_max(gen, dispatcher, students, p["max_rates"],
-                                                   p["max_step_seconds"], log, server_pids=door_pids)
-            results["loadgen_errors"] = gen.ask("stats")["errors"]
+        with ExitStack() as node_of:
+            if p["node"] and os.environ.get("BENCH_NODE", "1") != "0" and wanted("node"):
+                log("node_baseline: socket.io 4 + amqplib on the same events, up beside our door")
+                results["node_baseline"], node = node_of.enter_context(node_baseline(
+                    amqp_base, keys[1], signer, course["id"], instructor["user"]["id"], p, log))
+            else:
+                node = None
+            if wanted("fanout"):
+                log("fanout: course_updated through RabbitMQ to one course room")
+                results["fanout"] = scenario_fanout(None, gen, dispatcher, student_tokens, course["id"], p, log,
+                                                    door_pids, ports=ports)
+            if wanted("fanout") or node:
+                ours = Server("ours", gen, dispatcher, students, door_pids) if wanted("fanout") else None
+                servers = [s for s in (ours, node) if s]
+                log(f"fanout_max: raising the event rate ({', then '.join(s.name for s in servers)}, a trial each "
+                    "in turn)")
+                with profiled(stack.processes["realtime"].pid, "fanout_max"):
+                    ceilings = dict(zip((s.name for s in servers),
+                                        fanout_ceilings(servers, p["max_rates"], p["max_step_seconds"], log)))
+                if "ours" in ceilings:
+                    results["fanout_max"] = ceilings["ours"]
+                if "node" in ceilings:
+                    results["node_baseline"].update(fanout_max=ceilings["node"],
+                                                    max_deliveries_per_s=ceilings["node"]["max_deliveries_per_s"])
+                results["loadgen_errors"] = gen.ask("stats")["errors"]
 
         if wanted("two_doors") and "fanout_max" in results:
             log("two_doors: the same fan-out steps, clients spread over two door processes on the server core")
@@ -942,10 +1020,6 @@ def run_once():
         for replica in replicas:
             replica.stop()
         stack.stop()
-        if p["node"] and os.environ.get("BENCH_NODE", "1") != "0" and wanted("node"):
-            log("node_baseline: socket.io 4 + amqplib on the same events")
-            results["node_baseline"] = node_baseline(amqp_uri, keys[1], signer, course["id"],
-                                                     instructor["user"]["id"], p, log)
     node = results.get("node_baseline", {})
     if "fanout_max" in results and "fanout_max" in node:
         ratios = versus_node(results["fanout_max"], node["fanout_max"])
