@@ -22,6 +22,7 @@ Overrides of upstream internals here (each also listed in ``transport/__init__.p
   readable open when the request that opened it ends.
 """
 import collections
+from contextlib import contextmanager
 import json
 from http.server import BaseHTTPRequestHandler
 import logging
@@ -253,6 +254,8 @@ class DoorEngineSocket(ReadsWhenReadable, EngineSocket):
       as room emits are), otherwise queued as upstream; a queued packet starts a writer green
       thread that writes what is queued, in order, and ends when the queue is empty. A client
       that stopped reading still cannot hold up the sender, and its packets still wait in order.
+      What was queued before the websocket was there (the OPEN packet) is written by the
+      request that opens it, before it is read.
 
     What ends the connection is unchanged: the server's ping timeout check (its ``close``
     queues the ``None`` that the writer answers by closing the websocket), the client, or a
@@ -343,7 +346,14 @@ class DoorEngineSocket(ReadsWhenReadable, EngineSocket):
 
         self.queue.on_put = self._start_writer
         if self.queue.qsize():  # queued before the websocket was there (the OPEN packet, ...)
-            self._start_writer()
+            # written from here, the request's own green thread, rather than by a writer
+            # started for it: one green thread fewer per connect
+            self.writer = eventlet.getcurrent()
+            self._write_queued(ws)
+            if ws.websocket_closed:  # closed meanwhile (by the server, or a write that failed)
+                if not self.closed:
+                    self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_ERROR)
+                return []
         # upstream's reading loop from here on runs when the socket is readable (reading.py)
         self._read_when_readable(ws, ws.socket.take_ahead())
         return []
@@ -426,7 +436,8 @@ def write_now(engine_socket, frame):
     holds up the room. A partial write holds the websocket's send lock until a green thread
     has written the rest. A busy client (written to within ``BUSY_SECONDS``) gets its next
     frames gathered for ``GATHER_SECONDS`` and written together: one system call for many
-    messages (an instructor's dashboard under every student's progress).
+    messages (an instructor's dashboard under every student's progress). Inside a
+    :func:`gathering`, frames are held and written together when it ends.
     """
     ws = getattr(engine_socket, "websocket", None)
     if ws is None:
@@ -435,10 +446,15 @@ def write_now(engine_socket, frame):
     if gathered is not None:
         gathered.append(frame)
         return True
-    if not engine_socket.upgraded or engine_socket.upgrading or engine_socket.closing \
-            or engine_socket.closed or engine_socket.queue.qsize() or ws._sendlock.locked() \
-            or ws.extensions or ws.websocket_closed:
+    if not writable_now(engine_socket, ws):
         return False
+    if _gathering:
+        held = _gathering.get(eventlet.getcurrent())
+        if held is not None:  # held until the gathering ends (gathering)
+            ws._sendlock.acquire()
+            ws.gathered = [frame]
+            held.append(ws)
+            return True
     now = time.monotonic()
     busy = now - getattr(ws, "written_at", 0.0) < BUSY_SECONDS
     ws.written_at = now
@@ -455,6 +471,63 @@ def write_now(engine_socket, frame):
         ws._sendlock.acquire()
         eventlet.spawn_n(_finish_write, ws, frame[sent:])
     return True
+
+
+def writable_now(engine_socket, ws):
+    """Nothing of the client's is pending or being written, and its websocket is open."""
+    return not (not engine_socket.upgraded or engine_socket.upgrading or engine_socket.closing
+                or engine_socket.closed or engine_socket.queue.qsize() or ws._sendlock.locked()
+                or ws.extensions or ws.websocket_closed)
+
+
+# green thread -> the websockets whose frames it holds until its gathering ends (gathering)
+_gathering = {}
+
+
+@contextmanager
+def gathering():
+    """Frames written to websockets in this block (by this green thread) are held, and each
+    websocket's are written with one ``send`` when it ends.
+
+    A door that fell behind reads several room events at once (``roomlog.py``); writing each
+    to every client with a ``send`` of its own made the fan-out's ceiling one system call per
+    client per event, where Node socket.io, once behind, writes what waits for a client
+    together (docs/benchmarks.md). The answer to a CONNECT (the CONNECT packet, the greeting,
+    a resumed session's missed packets) goes the same way. A websocket with something pending
+    is left to its usual way (its queue), and one written in the block holds its send lock
+    until the block ends, so nothing reorders; another green thread writing to it meanwhile
+    adds to what is held. The block should not yield: what it holds waits until it ends.
+    Nested blocks are one."""
+    me = eventlet.getcurrent()
+    if me in _gathering:
+        yield
+        return
+    held = _gathering[me] = []
+    try:
+        yield
+    finally:
+        del _gathering[me]
+        now = time.monotonic()
+        for ws in held:
+            frames, ws.gathered = ws.gathered, None
+            ws.written_at = now
+            _write_or_finish(ws, frames[0] if len(frames) == 1 else b"".join(frames))
+
+
+def _write_or_finish(ws, data):
+    """Write ``data`` (the send lock held) with one non-blocking ``send``; a green thread writes
+    what the kernel did not take, then releases the lock."""
+    try:
+        sent = ws.socket.fd.send(data) if data else 0
+    except BlockingIOError:
+        sent = 0
+    except OSError:  # the connection broke; its reader notices and closes it
+        ws._sendlock.release()
+        return
+    if sent < len(data):
+        eventlet.spawn_n(_finish_write, ws, data[sent:])
+    else:
+        ws._sendlock.release()
 
 
 def _write_gathered(ws):

@@ -17,7 +17,9 @@ Departures from upstream, each for a measured reason (overrides listed in ``__in
   being sent; a direct emit (``ignore_queue``: replies to one client) is sent as upstream does.
 * Delivery: a packet is framed once per emit (twice when some recipients get the offset) and
   written straight to each idle websocket (``frames.write_now``), through Engine.IO's queue
-  otherwise, so nothing reorders.
+  otherwise, so nothing reorders. Room events read together (a door that fell behind, or a
+  batch of several emits) are written together: one ``send`` per client for all of them
+  (``frames.gathering``).
 """
 import logging
 import secrets
@@ -28,7 +30,7 @@ import eventlet
 import socketio
 from engineio import packet as eio_packet
 
-from services.realtime.transport.frames import text_frame, write_now
+from services.realtime.transport.frames import gathering, text_frame, write_now
 from services.realtime.transport.presence import PRESENCE_RECORDS, Attendance, PresenceTable
 from services.realtime.transport.roomlog import RoomLog, offset_string
 from services.realtime.transport.sessions import (
@@ -67,7 +69,8 @@ class RoomLogManager(socketio.Manager):
     def __init__(self, amqp_uri, window_seconds=120, window_entries=200_000, max_age="30m",
                  max_bytes=2 * 1024 ** 3, on_drop=None, on_presence=None, on_count=None):
         super().__init__()
-        self.log = RoomLog(amqp_uri, self._deliver, self._on_record, window_seconds, window_entries, max_age, max_bytes)
+        self.log = RoomLog(amqp_uri, self._deliver, self._on_record, window_seconds, window_entries, max_age, max_bytes,
+                           gathering=gathering)
         self.door_id = self.log.door_id
         self.sessions = SessionTable(window_seconds)
         self.presence = PresenceTable(window_seconds)

@@ -23,6 +23,7 @@ so it knows every session and room event a recovering client may ask about, and 
 from the next offset after a lost connection (no gap, no repeat).
 """
 import bisect
+from contextlib import nullcontext
 import datetime
 import itertools
 import logging
@@ -33,6 +34,7 @@ import uuid
 import amqp
 import eventlet
 import kombu
+from eventlet import patcher
 from eventlet.event import Event
 
 from services.realtime.transport import codec
@@ -44,6 +46,10 @@ PREFETCH = 1000
 ACK_EVERY = 200
 BATCH_RECORDS = 500
 HEARTBEAT_SECONDS = 30
+# messages a door that fell behind reads before it delivers them, together (``gathering``)
+TOGETHER_MESSAGES = 100
+# the real select: asking the kernel whether more is waiting must not yield
+_select = patcher.original("select")
 # a door reads this much more than the recovery window at start, so sessions parked just
 # before the window's edge are folded too
 READ_BACK_MARGIN_SECONDS = 30
@@ -153,11 +159,17 @@ class RoomLog:
 
     ``position`` is where this door has read up to; ``ready`` is set once it has read
     everything that was in the log when it started (its own first mark came back).
+
+    ``gathering`` (a context manager factory) is entered around the records of more than one
+    room event read at once: a door that fell behind reads what waits (up to
+    ``TOGETHER_MESSAGES`` messages) and hands it on inside one, so the transport can write each
+    client's share of it together (``frames.gathering``).
     """
 
     def __init__(self, amqp_uri, on_emit, on_record, window_seconds, window_entries, max_age="30m",
-                 max_bytes=2 * 1024 ** 3, door_id=None):
+                 max_bytes=2 * 1024 ** 3, door_id=None, gathering=nullcontext):
         self.amqp_uri = amqp_uri
+        self.gathering = gathering
         self.on_emit = on_emit
         self.on_record = on_record
         self.door_id = door_id or uuid.uuid4().hex
@@ -279,12 +291,16 @@ class RoomLog:
                 while not self._stopping:
                     try:
                         connection.drain_events(timeout=0.2)
+                        # a door that fell behind finds more waiting: read it now, to deliver it together
+                        while len(unacked) < TOGETHER_MESSAGES and _more_waiting(connection):
+                            connection.drain_events(timeout=0.2)
                     except socket.timeout:
                         pass
                     if unacked:
                         messages, unacked[:] = list(unacked), []
-                        for message in messages:
-                            self._read(message)
+                        with self.gathering() if len(messages) > 1 else nullcontext():
+                            for message in messages:
+                                self._read(message)
                         channel.basic_ack(messages[-1].delivery_tag, multiple=True)
                     connection.heartbeat_tick()
             except Exception as exc:
@@ -310,6 +326,11 @@ class RoomLog:
         if seq <= self._read_upto.get(door, 0):
             return  # a retried batch that had reached the stream already
         self._read_upto[door] = seq
+        with self.gathering() if len(records) > 1 else nullcontext():
+            self._hand_on(offset, door, records)
+        self.position = (offset, 1 << 30)
+
+    def _hand_on(self, offset, door, records):
         now = time.time()
         for index, record in enumerate(records):
             pos = (offset, index)
@@ -327,7 +348,12 @@ class RoomLog:
                     self.on_record(pos, record, door)
             except Exception:
                 log.exception("room log: a %s record could not be handled", record.get("k"))
-        self.position = (offset, 1 << 30)
+
+
+def _more_waiting(connection):
+    """Has the broker sent more than has been read (without waiting, or yielding)?"""
+    sock = connection.transport.sock
+    return bool(_select.select([getattr(sock, "fd", sock)], [], [], 0)[0])
 
 
 def _close_quietly(connection):

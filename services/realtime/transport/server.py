@@ -76,7 +76,7 @@ class DoorSocketServer(CountingServer):
         self.max_connections = max_connections
         self.pending_per_address = pending_per_address
         self._pending = {}  # client address -> Engine.IO sessions not yet connected to Socket.IO
-        self._address_of = {}  # eio_sid -> its client address, while pending
+        self._address_of = {}  # eio_sid -> (its client address, its connect timeout), while pending
 
     # -- bounds on connections that have not authenticated (yet) -----------------------------
 
@@ -95,14 +95,18 @@ class DoorSocketServer(CountingServer):
         super()._handle_eio_connect(eio_sid, environ)
         address = self.client_address(environ)
         self._pending.setdefault(address, set()).add(eio_sid)
-        self._address_of[eio_sid] = address
         # a bare hub timer that starts a green thread only if it fires (spawn_after would hold
-        # one per handshake for connect_timeout: greenlet, exit event, deque)
-        hubs.get_hub().schedule_call_global(self.connect_timeout, eventlet.spawn_n, self._close_if_never_connected,
-                                            eio_sid)
+        # one per handshake for connect_timeout: greenlet, exit event, deque), cancelled when
+        # the session connects (or ends): every connect fired it, and started a green thread
+        # for nothing, connect_timeout later
+        timer = hubs.get_hub().schedule_call_global(self.connect_timeout, eventlet.spawn_n,
+                                                    self._close_if_never_connected, eio_sid)
+        self._address_of[eio_sid] = (address, timer)
 
     def _no_longer_pending(self, eio_sid):
-        address = self._address_of.pop(eio_sid, None)
+        address, timer = self._address_of.pop(eio_sid, (None, None))
+        if timer is not None:
+            timer.cancel()
         pending = self._pending.get(address)
         if pending is not None:
             pending.discard(eio_sid)
@@ -157,15 +161,17 @@ class DoorSocketServer(CountingServer):
             missed = ()
         self._no_longer_pending(eio_sid)
         greeting = self.gate.connected(sid, admission)
-        self._send_packet(eio_sid, self.packet_class(
-            packet.CONNECT, {"sid": sid, "pid": pid} if pid else {"sid": sid}, namespace=namespace))
-        if greeting is not None:
-            event, payload = greeting
-            if recover:
-                payload = dict(payload, recovered=session is not None)
-            self.emit(event, payload, to=sid, namespace=namespace, ignore_queue=True)
-        for missed_packet in missed:
-            self._send_eio_packet(eio_sid, missed_packet)
+        # the answer, the greeting and what was missed: one write (frames.gathering)
+        with frames.gathering():
+            self._send_packet(eio_sid, self.packet_class(
+                packet.CONNECT, {"sid": sid, "pid": pid} if pid else {"sid": sid}, namespace=namespace))
+            if greeting is not None:
+                event, payload = greeting
+                if recover:
+                    payload = dict(payload, recovered=session is not None)
+                self.emit(event, payload, to=sid, namespace=namespace, ignore_queue=True)
+            for missed_packet in missed:
+                self._send_eio_packet(eio_sid, missed_packet)
 
     def _resumable(self, pid, user_id, offset):
         """The session this connection may resume, waiting briefly for a door that is behind."""

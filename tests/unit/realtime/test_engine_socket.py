@@ -235,3 +235,67 @@ def test_a_connection_that_ended_is_freed_at_once_without_the_garbage_collector(
         assert freed[1]() is None
     finally:
         gc.enable()
+
+
+def test_the_open_packet_is_written_by_the_connecting_request_without_a_writer_green_thread(door_engine, monkeypatch):
+    started = []
+    start_writer = frames.DoorEngineSocket._start_writer
+
+    def counted(engine_socket):
+        started.append(engine_socket.sid)
+        return start_writer(engine_socket)
+
+    monkeypatch.setattr(frames.DoorEngineSocket, "_start_writer", counted)
+    client, engine_socket = open_client(door_engine)  # the OPEN packet arrived
+    assert started == [] and engine_socket.writer is None
+    door_engine.send(engine_socket.sid, "hello")
+    assert client.recv() == "4hello"
+    client.close()
+
+
+def kernel_socket(client):
+    """The client's socket under the green one: reads that never wait."""
+    return getattr(client.sock, "fd", client.sock)
+
+
+def test_frames_gathered_are_held_until_the_block_ends_then_arrive_in_order_for_each_client(door_engine):
+    (one, first), (other, second) = open_client(door_engine), open_client(door_engine)
+    with frames.gathering():
+        for n in range(3):
+            door_engine.send(first.sid, f"packet {n}")
+            door_engine.send(second.sid, f"other {n}")
+        with frames.gathering():  # nested: one gathering
+            door_engine.send(first.sid, "nested")
+        for client in (one, other):
+            with pytest.raises(BlockingIOError):
+                kernel_socket(client).recv(65536, stdlib_socket.MSG_DONTWAIT)  # nothing written yet
+    for engine_socket in (first, second):
+        assert not engine_socket.websocket._sendlock.locked() and engine_socket.websocket.gathered is None
+    assert [one.recv() for _ in range(4)] == ["4packet 0", "4packet 1", "4packet 2", "4nested"]
+    assert [other.recv() for _ in range(3)] == ["4other 0", "4other 1", "4other 2"]
+    door_engine.send(first.sid, "after")  # written at once again
+    assert one.recv() == "4after"
+    one.close()
+    other.close()
+
+
+def test_frames_gathered_in_one_green_thread_do_not_hold_another_threads_writes(door_engine):
+    (one, first), (other, second) = open_client(door_engine), open_client(door_engine)
+    with frames.gathering():
+        door_engine.send(first.sid, "held")
+        eventlet.spawn(door_engine.send, second.sid, "not held").wait()
+        assert other.recv() == "4not held"
+        eventlet.spawn(door_engine.send, first.sid, "joins what is held").wait()  # after it, in order
+    assert [one.recv() for _ in range(2)] == ["4held", "4joins what is held"]
+    one.close()
+    other.close()
+
+
+def test_frames_gathered_behind_pending_writes_take_their_turn(door_engine):
+    client, engine_socket = open_client(door_engine, receive_buffer=4096)
+    messages = send_behind_a_full_kernel_buffer(door_engine, engine_socket, 20)
+    with frames.gathering():  # something is pending: the usual way, queued
+        door_engine.send(engine_socket.sid, "together")
+    assert [client.recv() for _ in messages] == ["4" + message for message in messages]
+    assert client.recv() == "4together"
+    client.close()
