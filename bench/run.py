@@ -9,8 +9,9 @@
 The server under test (the door, or the Node baseline) runs on core 0 and the load generator
 (with its C reader of fan-out clients, ``bench/sink.c``) and the event dispatcher on core 1
 (``taskset``; ``BENCH_PIN=0`` turns it off). The Node baseline is up beside the door (its own
-vhost, load generator and clients) and the two ceilings are searched a trial each in turn. During each fan-out window RabbitMQ is moved to
-core 1 too and back on every core after; its CPU is reported (``broker_cpu_percent``).
+vhost, load generator and clients) and the two ceilings are searched a trial each in turn.
+During each fan-out window RabbitMQ is moved to core 1 too and back on every core after; its
+CPU is reported (``broker_cpu_percent``).
 PostgreSQL and the other services are not pinned (idle during fan-out).
     BENCH_ONLY=chat .venv/bin/python -m bench.run   # the chat scenario alone
 
@@ -417,11 +418,11 @@ class Server:
 
 def fanout_ceilings(servers, rates, step_seconds, log, refine=REFINE_STEPS):
     """Each server's ceiling, their searches run a trial each in turn: ours at a rate, then Node
-    at its next rate, seconds apart, so that a slow stretch of the machine falls on both. Run
-    one search after the other (Node's minutes after ours), each server's CPU per delivery
-    moved 10-20 % between runs for both, and each ceiling with it; the ratio of the two
-    ceilings moved 36 % over three runs while the CPU ratio at a common rate held within 11 %
-    (docs/benchmarks.md, 2026-12-04). Returns one ``fanout_max`` result per server, in order."""
+    at its next rate, seconds apart, so that a slow stretch of the machine falls on both (run
+    one after the other, minutes apart, each ceiling moved with the machine's speed). That
+    alone did not steady the ceilings' ratio: where it moved was the shape of each server's
+    knee (docs/benchmarks.md, "Issue 15, 2026-12-04 midday"). Returns one ``fanout_max``
+    result per server, in order."""
     searches = {server.name: ceiling_search(rates, refine) for server in servers}
     pending = {name: next(search) for name, search in searches.items()}
     results = {}

@@ -518,7 +518,7 @@ def _write_or_finish(ws, data):
     """Write ``data`` (the send lock held) with one non-blocking ``send``; a green thread writes
     what the kernel did not take, then releases the lock."""
     try:
-        sent = ws.socket.fd.send(data) if data else 0
+        sent = ws.socket.fd.send(data)
     except BlockingIOError:
         sent = 0
     except OSError:  # the connection broke; its reader notices and closes it

@@ -298,7 +298,7 @@ class RoomLog:
                         pass
                     if unacked:
                         messages, unacked[:] = list(unacked), []
-                        with self.gathering() if len(messages) > 1 else nullcontext():
+                        with self._together(len(messages)):
                             for message in messages:
                                 self._read(message)
                         channel.basic_ack(messages[-1].delivery_tag, multiple=True)
@@ -326,9 +326,13 @@ class RoomLog:
         if seq <= self._read_upto.get(door, 0):
             return  # a retried batch that had reached the stream already
         self._read_upto[door] = seq
-        with self.gathering() if len(records) > 1 else nullcontext():
+        with self._together(len(records)):
             self._hand_on(offset, door, records)
         self.position = (offset, 1 << 30)
+
+    def _together(self, count):
+        """A gathering around ``count`` messages or records, if there is more than one (nested ones are one)."""
+        return self.gathering() if count > 1 else nullcontext()
 
     def _hand_on(self, offset, door, records):
         now = time.time()
