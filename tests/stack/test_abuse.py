@@ -256,7 +256,10 @@ def test_with_the_hashing_budget_full_refresh_and_api_calls_still_answer(stack, 
           f"auth RSS {rss_before:.0f} MiB before, peak {peak:.0f} MiB")
     assert statuses.get("201", 0) >= 1 and statuses["503"] >= 1 and "429" not in statuses
     assert all(int(value) >= 1 for value in outcome["retry_after"]["503"])
-    # neither waits for a hash: each answers faster than one hash takes on the quiet platform
-    assert busy_refresh < quiet_login and busy_me < quiet_login
+    # neither waits behind the hashes: a caller queued behind 40 hashing ones, two at a time,
+    # would wait for many hashes; each answers within two, since it still shares the 2 cores
+    # with the two hashes running (refresh took 177 ms under the flood against a 170 ms hash
+    # in one CI run of 2026-12-04, and failed the bound of one hash it had until then)
+    assert busy_refresh < 2 * quiet_login and busy_me < 2 * quiet_login
     # two hashes at a time (64 MiB each), not one per waiting caller
     assert peak - rss_before < 4 * 64
