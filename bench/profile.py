@@ -14,6 +14,7 @@ from pathlib import Path
 
 PROFILES = Path(__file__).resolve().parent / "results" / "profiles"
 ENABLED = os.environ.get("BENCH_PROFILE", "") not in ("", "0")
+RATE = int(os.environ.get("BENCH_PROFILE_RATE", "200"))  # samples/s: more for short scenarios
 
 
 def py_spy():
@@ -28,7 +29,7 @@ def profiled(pid, name, seconds=None):
         return
     PROFILES.mkdir(parents=True, exist_ok=True)
     folded = PROFILES / f"{name}.folded"
-    command = [py_spy(), "record", "--pid", str(pid), "--rate", "200", "--nonblocking", "--format", "raw",
+    command = [py_spy(), "record", "--pid", str(pid), "--rate", str(RATE), "--nonblocking", "--format", "raw",
                "--output", str(folded)]
     if seconds:
         command += ["--duration", str(int(seconds))]

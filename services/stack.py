@@ -30,20 +30,25 @@ DOOR = "realtime"  # the one service with an HTTP port: one port per replica
 
 
 def ensure_dev_keys(directory):
-    """An Ed25519 key pair for development, made once under ``directory``."""
+    """An RSA key pair for development (RS256, see ``services.kernel.tokens.algorithm_of``),
+    made once under ``directory``; a pair of another kind left there by an older version is
+    made anew (development tokens are short-lived: nothing of value is signed with it)."""
     from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.asymmetric import rsa
 
     directory = Path(directory)
     private, public = directory / "jwt-signing.pem", directory / "jwt-public.pem"
-    if not private.exists():
-        directory.mkdir(parents=True, exist_ok=True)
-        key = Ed25519PrivateKey.generate()
-        private.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                              serialization.NoEncryption()))
-        private.chmod(0o600)
-        public.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
-                                                         serialization.PublicFormat.SubjectPublicKeyInfo))
+    if private.exists() and public.exists():
+        key = serialization.load_pem_private_key(private.read_bytes(), password=None)
+        if isinstance(key, rsa.RSAPrivateKey):
+            return private, public
+    directory.mkdir(parents=True, exist_ok=True)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()))
+    private.chmod(0o600)
+    public.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                     serialization.PublicFormat.SubjectPublicKeyInfo))
     return private, public
 
 

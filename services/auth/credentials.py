@@ -9,13 +9,12 @@ from dataclasses import dataclass
 import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from eventlet import patcher, tpool
 from eventlet.event import Event
 
 from services.kernel.errors import Overloaded
-from services.kernel.tokens import ALGORITHM
+from services.kernel.tokens import algorithm_of
 
 
 class HashingBudget:
@@ -145,10 +144,8 @@ class IssuedAccessToken:
 
 class TokenIssuer:
     def __init__(self, private_key_pem, access_ttl_seconds):
-        key = load_pem_private_key(private_key_pem.encode(), password=None)
-        if not isinstance(key, Ed25519PrivateKey):
-            raise RuntimeError("JWT private key must be an Ed25519 key (EdDSA)")
-        self._key = key
+        self._key = load_pem_private_key(private_key_pem.encode(), password=None)
+        self._algorithm = algorithm_of(self._key)
         self.access_ttl = int(access_ttl_seconds)
 
     def access_token(self, user, session_id, now):
@@ -164,7 +161,7 @@ class TokenIssuer:
             "exp": issued_at + self.access_ttl,
             "jti": uuid.uuid4().hex,
         }
-        return IssuedAccessToken(jwt.encode(claims, self._key, algorithm=ALGORITHM), self.access_ttl)
+        return IssuedAccessToken(jwt.encode(claims, self._key, algorithm=self._algorithm), self.access_ttl)
 
 
 def new_refresh_token():

@@ -13,7 +13,7 @@ SETTINGS = {
     "AMQP_URI": DEFAULT_AMQP_URI,
     # each service owns its database; the stack launcher gives each process its own
     "DATABASE_URL": None,
-    # Ed25519 keys in PEM: the private key only in the auth service
+    # RSA (RS256) or Ed25519 (EdDSA) keys in PEM: the private key only in the auth service
     "JWT_PRIVATE_KEY": None,
     "JWT_PRIVATE_KEY_FILE": None,
     "JWT_PUBLIC_KEY": None,

@@ -1,9 +1,9 @@
 """Access-token verification, shared by every service that checks who is calling.
 
-Only the auth service signs (see ``services.auth.tokens``); everyone else verifies with
-the public key. The algorithm is pinned: a token whose header claims anything else
-(``none``, ``HS256`` keyed with our public key, ...) is refused before its signature is
-looked at. Header tricks (``kid``, ``jku``, ``jwk``, ``x5u``) are refused even with a good
+Only the auth service signs (see ``services.auth.credentials``); everyone else verifies
+with the public key. The algorithm follows the key (RSA: ``RS256``, Ed25519: ``EdDSA``) and
+is pinned: a token whose header claims anything else (``none``, ``HS256`` keyed with our
+public key, the other of the two, ...) is refused before its signature is looked at. Header tricks (``kid``, ``jku``, ``jwk``, ``x5u``) are refused even with a good
 signature: we have one key and never fetch another.
 """
 import jwt
@@ -11,7 +11,7 @@ import jwt
 from services.kernel.errors import TokenExpired, Unauthorized
 from services.kernel.identity import Identity
 
-ALGORITHM = "EdDSA"
+MIN_RSA_BITS = 2048
 REQUIRED_CLAIMS = ("sub", "email", "role", "type", "iat", "exp", "jti")
 FORBIDDEN_HEADERS = ("kid", "jku", "jwk", "x5u", "x5c", "crit")
 ROLES = ("student", "instructor")
@@ -27,6 +27,8 @@ class InvalidToken(Unauthorized):
 class TokenVerifier:
     def __init__(self, public_key_pem, leeway_seconds=0):
         self._key = _load_public_key(public_key_pem)
+        self.algorithm = algorithm_of(self._key)
+        self._algorithms = [self.algorithm]
         self._leeway = leeway_seconds
 
     def verify(self, token):
@@ -43,7 +45,7 @@ class TokenVerifier:
             decoded = jwt.decode_complete(
                 token,
                 self._key,
-                algorithms=[ALGORITHM],
+                algorithms=self._algorithms,
                 options={"require": list(REQUIRED_CLAIMS)},
                 leeway=self._leeway,
             )
@@ -52,7 +54,7 @@ class TokenVerifier:
         except jwt.PyJWTError:
             raise InvalidToken() from None
         header, claims = decoded["header"], decoded["payload"]
-        if header.get("alg") != ALGORITHM or any(h in header for h in FORBIDDEN_HEADERS):
+        if header.get("alg") != self.algorithm or any(h in header for h in FORBIDDEN_HEADERS):
             raise InvalidToken()
         if claims.get("type") != "access" or claims.get("role") not in ROLES:
             raise InvalidToken()
@@ -67,13 +69,29 @@ class TokenVerifier:
         )
 
 
+def algorithm_of(key):
+    """The one JWT algorithm a key (private or public) signs or verifies with.
+
+    Both kinds API.md allows are accepted, so a deployment keeps the key it has; new keys
+    are RSA (``services.stack.ensure_dev_keys``): OpenSSL verifies an RS256 token in about
+    half the time of an EdDSA one, and every connect and request verifies one, while only
+    a login or a refresh signs (docs/benchmarks.md, "Issue 15, 2026-12-04 afternoon")."""
+    from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+
+    if isinstance(key, (rsa.RSAPublicKey, rsa.RSAPrivateKey)):
+        if key.key_size < MIN_RSA_BITS:
+            raise RuntimeError(f"JWT RSA key must have at least {MIN_RSA_BITS} bits, not {key.key_size}")
+        return "RS256"
+    if isinstance(key, (ed25519.Ed25519PublicKey, ed25519.Ed25519PrivateKey)):
+        return "EdDSA"
+    raise RuntimeError("JWT key must be an RSA key (RS256) or an Ed25519 key (EdDSA)")
+
+
 def _load_public_key(pem):
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
     from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
     key = load_pem_public_key(pem.encode() if isinstance(pem, str) else pem)
-    if not isinstance(key, Ed25519PublicKey):
-        raise RuntimeError("JWT public key must be an Ed25519 key (EdDSA)")
+    algorithm_of(key)  # refuses any other kind now, not at the first token
     return key
 
 

@@ -26,7 +26,7 @@ class UserAnswer(Answer):
 
 
 class Session(Answer):
-    access_token: str = Field(description="JWT (EdDSA), 15 minutes by default")
+    access_token: str = Field(description="JWT (RS256, or EdDSA with an Ed25519 key), 15 minutes by default")
     refresh_token: str = Field(description="opaque; rotated on use, so store the new one")
     token_type: Literal["Bearer"]
     expires_in: int = Field(description="seconds until the access token expires")

@@ -185,7 +185,7 @@ def test_it_rejoins_its_rooms_after_the_server_restarts(stack, campus, client_ru
 
 @pytest.mark.parametrize("token_kind, message", [("forged", "Invalid token"), ("expired", "Token expired")])
 def test_a_refused_token_exits_2_with_one_line(stack, private_key_pem, token_kind, message):
-    token = forge.wrong_key(forge.claims()) if token_kind == "forged" else \
+    token = forge.wrong_key(private_key_pem, forge.claims()) if token_kind == "forged" else \
         forge.sign(private_key_pem, forge.claims(iat=1, exp=2))
     done = finished(token, "--url", stack.url)
     assert done.returncode == 2

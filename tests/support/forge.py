@@ -2,13 +2,16 @@
 and the classic forgeries the door must refuse. The benchmark mints its clients' tokens
 here too: thousands of argon2id logins would measure the password hash, not the door."""
 import base64
+import functools
 import json
 import time
 import uuid
 
 import jwt
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+
+from services.kernel.tokens import algorithm_of
 
 
 def claims(**overrides):
@@ -25,9 +28,10 @@ class Signer:
     def __init__(self, private_pem):
         pem = private_pem.encode() if isinstance(private_pem, str) else private_pem
         self._key = serialization.load_pem_private_key(pem, password=None)
+        self.algorithm = algorithm_of(self._key)
 
     def sign(self, payload, headers=None):
-        return jwt.encode(payload, self._key, algorithm="EdDSA", headers=headers)
+        return jwt.encode(payload, self._key, algorithm=self.algorithm, headers=headers)
 
     def token(self, user_id, role="student", ttl=600, email=None):
         """A genuine access token for ``user_id``, valid for ``ttl`` seconds."""
@@ -59,9 +63,26 @@ def hs256_with_public_key(public_pem, payload):
     return f"{header}.{body}.{_b64(signature)}"
 
 
-def wrong_key(payload):
-    other = Ed25519PrivateKey.generate()
-    return jwt.encode(payload, other, algorithm="EdDSA")
+def wrong_key(private_pem, payload):
+    """Signed, with the right algorithm, by a key of the same kind that is not ours."""
+    algorithm = Signer(private_pem).algorithm
+    other = _stranger_rsa_key() if algorithm == "RS256" else ed25519.Ed25519PrivateKey.generate()
+    return jwt.encode(payload, other, algorithm=algorithm)
+
+
+@functools.lru_cache(maxsize=1)
+def _stranger_rsa_key():
+    return rsa.generate_private_key(65537, 2048)  # ~0.1 s to make: one per test run
+
+
+def other_algorithm(private_pem, payload):
+    """Signed by a key of the other kind API.md allows (EdDSA where we pin RS256, or the
+    reverse): a verifier that took "any asymmetric algorithm" would check it against a key
+    the attacker chose."""
+    algorithm = Signer(private_pem).algorithm
+    if algorithm == "RS256":
+        return jwt.encode(payload, ed25519.Ed25519PrivateKey.generate(), algorithm="EdDSA")
+    return jwt.encode(payload, _stranger_rsa_key(), algorithm="RS256")
 
 
 def tampered(private_pem, payload, **changes):
@@ -77,7 +98,8 @@ def forgeries(private_pem, public_pem):
         "garbage": "not-a-jwt",
         "alg_none": alg_none(good),
         "hs256_public_key": hs256_with_public_key(public_pem, good),
-        "wrong_key": wrong_key(good),
+        "wrong_key": wrong_key(private_pem, good),
+        "other_algorithm": other_algorithm(private_pem, good),
         "tampered": tampered(private_pem, good, role="instructor"),
         "refresh_type": sign(private_pem, claims(type="refresh")),
         "missing_sub": sign(private_pem, claims(sub=None)),

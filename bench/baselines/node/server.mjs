@@ -1,7 +1,8 @@
 // The fan-out baseline: socket.io 4 + amqplib, the least a Node gateway needs to do what
 // the realtime door does for `course_updated`. Used only by bench/run.py.
-//  - connect: the same Ed25519 access token (signature, type, expiry checked; no session
-//    revocation list, no per-user cap, no rate limits)
+//  - connect: the same access token, its algorithm pinned by the key as the door pins it
+//    (RS256 or EdDSA: signature, type, expiry checked; no session revocation list, no
+//    per-user cap, no rate limits)
 //  - join_course {course_id}: joins course_{id} (no membership check: no RPC behind it)
 //  - courses.events / course_updated from RabbitMQ (its own exclusive queue) -> emit
 //    `course_updated` to course_{course_id} with the fields the door sends.
@@ -14,14 +15,16 @@ import amqp from "amqplib";
 
 const port = Number(process.env.PORT || 5100);
 const publicKey = createPublicKey(readFileSync(process.env.JWT_PUBLIC_KEY_FILE));
+const rsa = publicKey.asymmetricKeyType === "rsa";
+const algorithm = rsa ? "RS256" : "EdDSA";
 
 function identity(token) {
   if (typeof token !== "string") return null;
   const [h, p, s] = token.split(".");
   if (!s) return null;
   const header = JSON.parse(Buffer.from(h, "base64url"));
-  if (header.alg !== "EdDSA") return null;
-  if (!verify(null, Buffer.from(`${h}.${p}`), publicKey, Buffer.from(s, "base64url"))) return null;
+  if (header.alg !== algorithm) return null;
+  if (!verify(rsa ? "sha256" : null, Buffer.from(`${h}.${p}`), publicKey, Buffer.from(s, "base64url"))) return null;
   const claims = JSON.parse(Buffer.from(p, "base64url"));
   if (claims.type !== "access" || claims.exp < Date.now() / 1000) return null;
   return claims;

@@ -1,6 +1,8 @@
 import time
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from services.kernel.errors import TokenExpired
 from services.kernel.tokens import InvalidToken, TokenVerifier, bearer_token
@@ -28,7 +30,7 @@ def test_an_expired_token_is_refused_as_expired(verifier, private_key_pem):
 
 
 @pytest.mark.parametrize("kind", [
-    "garbage", "alg_none", "hs256_public_key", "wrong_key", "tampered", "refresh_type", "missing_sub",
+    "garbage", "alg_none", "hs256_public_key", "wrong_key", "other_algorithm", "tampered", "refresh_type", "missing_sub",
     "missing_exp", "not_yet_valid", "kid_header", "jku_header", "unknown_role"])
 def test_every_forgery_is_refused_as_invalid(verifier, private_key_pem, public_key_pem, kind):
     token = forge.forgeries(private_key_pem, public_key_pem)[kind]
@@ -36,6 +38,36 @@ def test_every_forgery_is_refused_as_invalid(verifier, private_key_pem, public_k
         verifier.verify(token)
     assert str(refused.value) == "Invalid token"
     assert not isinstance(refused.value, TokenExpired)
+
+
+@pytest.mark.parametrize("kind, algorithm", [("rsa", "RS256"), ("ed25519", "EdDSA")])
+def test_the_algorithm_follows_the_key_and_only_it_is_accepted(kind, algorithm):
+    private_pem, public_pem = key_pair(kind)
+    verifier = TokenVerifier(public_pem)
+    assert verifier.algorithm == algorithm
+    assert verifier.verify(forge.sign(private_pem, forge.claims())).role == "student"
+    for forgery in ("other_algorithm", "wrong_key", "hs256_public_key", "alg_none"):
+        with pytest.raises(InvalidToken):
+            verifier.verify(forge.forgeries(private_pem, public_pem)[forgery])
+
+
+def test_a_weak_or_foreign_key_is_refused_at_start():
+    small = rsa.generate_private_key(65537, 1024).public_key()
+    with pytest.raises(RuntimeError, match="at least 2048 bits"):
+        TokenVerifier(public_pem_of(small))
+    with pytest.raises(RuntimeError, match="RSA key .* or an Ed25519 key"):
+        TokenVerifier(public_pem_of(ec.generate_private_key(ec.SECP256R1()).public_key()))
+
+
+def key_pair(kind):
+    key = rsa.generate_private_key(65537, 2048) if kind == "rsa" else ed25519.Ed25519PrivateKey.generate()
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption()).decode()
+    return private, public_pem_of(key.public_key())
+
+
+def public_pem_of(public_key):
+    return public_key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
 
 
 @pytest.mark.parametrize("token", [None, "", 42, "x" * 5000])
