@@ -5,7 +5,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from services.kernel.errors import TokenExpired
-from services.kernel.tokens import InvalidToken, TokenVerifier, bearer_token
+from jwt.api_jws import PyJWS
+from jwt.exceptions import DecodeError
+
+from services.kernel.tokens import InvalidToken, TokenVerifier, _SegmentCheckingJWS, bearer_token
 from tests.support import forge
 
 
@@ -68,6 +71,21 @@ def key_pair(kind):
 
 def public_pem_of(public_key):
     return public_key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+
+
+@pytest.mark.parametrize("segment", [
+    b"", b"e30", b"e30=", b"e30==", b"e30===", b"eyJhIjoxfQ", b"eyJhIjoxfQ==", b"eyJhIjoxfQ=", b"!!!!",
+    b"e3 0", b"e30\n", b"e+0/", b"e30=e30", b"a", b"ab", b"abc", b"abcd", b"abcde", b"=", b"==", b"A===",
+    b"e\xc3\xa90", b"Zm9vYg", b"Zm9vYh", b"-_-_", "é".encode()])
+def test_the_segment_check_is_pyjwts_own(segment):
+    """Our one-pass segment check (tokens._SegmentCheckingJWS) answers as PyJWT's does."""
+    def outcome(check):
+        try:
+            return check(segment, "payload")
+        except DecodeError as refused:
+            return str(refused)
+
+    assert outcome(_SegmentCheckingJWS._decode_base64url_segment) == outcome(PyJWS._decode_base64url_segment)
 
 
 @pytest.mark.parametrize("token", [None, "", 42, "x" * 5000])
