@@ -12,6 +12,7 @@ map (``edge.py``: the origin policy, JSON errors, the dashboard's files). It com
 """
 import gc
 import logging
+import socket
 
 from nameko.web.server import WebServer, parse_address
 
@@ -35,6 +36,11 @@ MAX_MESSAGE_BYTES = 64 * 1024
 # so connects stalled while the door had CPU to spare (docs/benchmarks.md); the kernel caps it
 # at net.core.somaxconn
 LISTEN_BACKLOG = 1024
+# a connection is handed to the door when its request has arrived, not at its handshake: the
+# request's green thread then reads it at once instead of finding nothing, waiting on the hub
+# and being woken for it (a registration with the hub and a failed read per connect). A client
+# silent for this long is handed over anyway, and meets the HTTP read timeout as before.
+DEFER_ACCEPT_SECONDS = 5
 
 
 def setting(config, name, kind=str):
@@ -120,6 +126,8 @@ class Door(WebServer):
         self.manager.start()
         super().start()
         self._sock.listen(LISTEN_BACKLOG)  # on a listening socket, listen() sets the backlog anew
+        if hasattr(socket, "TCP_DEFER_ACCEPT"):
+            self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT, DEFER_ACCEPT_SECONDS)
         # the start-up heap (modules, the service, its dependencies) lives as long as the
         # process: keep it out of the garbage collector's full passes, whose pauses show
         # as delivery-latency spikes for every client (docs/benchmarks.md)
