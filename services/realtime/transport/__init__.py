@@ -30,6 +30,8 @@ upstream symbol                                        library              wher
 ``eventlet.websocket.RFC6455WebSocket``                eventlet 0.41.3      frames.DoorWebSocket
  ``._send_closing_frame``
 ``eventlet.wsgi.HttpProtocol.finish``                  eventlet 0.41.3      frames.DoorProtocol
+``http.server.BaseHTTPRequestHandler.parse_request``  Python 3.11          frames.DoorProtocol,
+                                                                            frames.read_headers
 ``socketio.WSGIApp.__call__``                          python-socketio      frames.SocketIOApp
                                                        5.18.1
 ``socketio.packet.Packet.decode``/``data_is_binary``   python-socketio      packets.StrictPacket

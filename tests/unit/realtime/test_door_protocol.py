@@ -1,9 +1,15 @@
-"""The door's HTTP protocol with small stream buffers: a long request and a long response still
-go through whole (the buffers hold an idle websocket's memory down, docs/benchmarks.md)."""
+"""The door's HTTP protocol: with small stream buffers a long request and a long response still
+go through whole (the buffers hold an idle websocket's memory down, docs/benchmarks.md); a
+request's head read without the email package gives what the standard library gives."""
+import http.client
+import io
+from http.server import BaseHTTPRequestHandler
+
 import eventlet
+import pytest
 from eventlet import wsgi
 
-from services.realtime.transport.frames import DoorProtocol
+from services.realtime.transport.frames import DoorProtocol, read_headers
 
 BIG_BODY_PARTS = [b"x" * 3000, b"y" * 9000, b"z" * 20000]  # past the 4 KB buffer, in pieces
 
@@ -158,3 +164,78 @@ def test_a_connection_whose_serving_fails_ends_alone_and_never_reaches_the_door_
     with eventlet.Timeout(5):
         assert client.recv(1) == b""  # and so for the client
     listener.close()
+
+
+# -- the request head, read without the email package (frames.read_headers) -------------------
+
+HEADS = [
+    b"Host: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZQ==\r\n\r\n",
+    b"A:b \r\nC:\t d\t\r\nEmpty:\r\n\r\n",  # trailing whitespace kept, leading dropped, empty values
+    b"A: one\nB: two\n\n",  # bare LF
+    b"Dup: 1\r\ndup: 2\r\n\r\n",  # repeated names, any case
+    b"Folded: first\r\n  second\r\nNext: x\r\n\r\n",  # obsolete line folding
+    b"Bad Name: x\r\n\r\n", b"NoColon\r\nA: b\r\n\r\n", b": nameless\r\n\r\n",  # not headers
+    b"A: b\rc\r\n\r\n", b"A: b\x0bc\x1c\x85\r\n\r\n", b"A: caf\xe9\r\n\r\n",  # odd bytes in a value
+    b"From me: x\r\n\r\n", b"From x\r\nA: b\r\n\r\n",  # what mail calls an envelope line
+    b"A: b\r\n",  # the client left before the blank line
+    b"\r\n",  # no headers at all
+]
+
+
+def message_of(headers):
+    return headers.items(), headers.get_payload(), [type(d) for d in headers.defects], headers.get_content_type()
+
+
+@pytest.mark.parametrize("head", HEADS)
+def test_read_headers_gives_what_the_standard_library_gives(head):
+    ours = read_headers(io.BytesIO(head + b"body"))
+    theirs = http.client.parse_headers(io.BytesIO(head + b"body"))
+    assert message_of(ours) == message_of(theirs)
+    assert type(ours) is type(theirs)
+
+
+@pytest.mark.parametrize("head, error", [
+    (b"A: " + b"x" * 70000 + b"\r\n\r\n", http.client.LineTooLong),
+    (b"".join(b"H%d: v\r\n" % n for n in range(101)) + b"\r\n", http.client.HTTPException),
+])
+def test_read_headers_keeps_the_standard_librarys_limits(head, error):
+    with pytest.raises(error):
+        http.client.parse_headers(io.BytesIO(head))
+    with pytest.raises(error):
+        read_headers(io.BytesIO(head))
+
+
+class Parsed(DoorProtocol):
+    """A DoorProtocol (or, with ``stdlib``, the standard library's parse) on bytes, no socket."""
+
+    def __init__(self, raw, stdlib=False):  # noqa: super().__init__ would serve a connection
+        self.raw_requestline, _, rest = raw.partition(b"\n")
+        self.raw_requestline += b"\n"
+        self.rfile, self.wfile = io.BytesIO(rest), io.BytesIO()
+        self.protocol_version, self.request_version = "HTTP/1.1", self.default_request_version
+        self.client_address, self.request = ("127.0.0.1", 1), None
+        parse = BaseHTTPRequestHandler.parse_request if stdlib else DoorProtocol.parse_request
+        self.result = parse(self)
+
+    def log_message(self, *args):
+        pass
+
+    def outcome(self):
+        fields = ("result", "command", "path", "request_version", "close_connection")
+        headers = getattr(self, "headers", None)
+        return ({name: getattr(self, name, None) for name in fields}, None if headers is None else message_of(headers),
+                self.wfile.getvalue().split(b"\r\n", 1)[0], self.rfile.read())
+
+
+@pytest.mark.parametrize("raw", [
+    b"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\r\nafter",
+    b"GET / HTTP/1.0\r\nHost: x\r\n\r\n", b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+    b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n", b"GET //a//b HTTP/1.1\r\n\r\n",
+    b"POST /api/v1/auth/login HTTP/1.1\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n{}",
+    b"GET / HTTP/1.1\r\nFolded: a\r\n b\r\n\r\n",
+    b"GET / HTTP/2.0\r\n\r\n", b"GET / HTTP/1.x\r\n\r\n", b"GET /\r\n\r\n", b"PUT /\r\n\r\n",
+    b"GET / HTTP/1.1 extra\r\n\r\n", b"\r\n", b"GET\xa0/ HTTP/1.1\r\n\r\n",
+    b"GET / HTTP/1.1\r\nA: " + b"x" * 70000 + b"\r\n\r\n",
+])
+def test_the_door_parses_a_request_as_the_standard_library_does(raw):
+    assert Parsed(raw).outcome() == Parsed(raw, stdlib=True).outcome()
