@@ -70,6 +70,7 @@ def table(results):
         f"{mc['cores']} cores ({mc['cpu']}), {mc['memory_gb']} GB, Python {mc['python']}, "
         + ", ".join(f"{k} {v}" for k, v in mc["libraries"].items())
         + f"; load average {mc['load_average_at_start']} at start, {mc['load_average_at_end']} at end; "
+        f"machine speed {mc.get('speed_us_at_start')} us per sum(range(1000)) at start; "
         f"progress database: {results['progress_database']}, chat database: {results.get('chat_database')}.",
         "",
         "| scenario | measured | target | |",
@@ -89,6 +90,7 @@ def table(results):
         f"events/s, the highest rate both passed) | {results.get('cpu_ratio_vs_node')} | "
         f"<= 1.0 | {mark(results.get('cpu_ratio_vs_node') is not None and results['cpu_ratio_vs_node'] <= 1.0)} |",
         f"| connections (one door process) | {c['reached']} of {c['target']}, {c['connects_per_s']} connects/s, "
+        f"{c.get('door_cpu_s')} s of door CPU (machine speed {c.get('machine_speed_us')} us before, after); "
         f"RSS {c['rss_idle_mb']} -> {c['rss_mb']} MB ({c['kb_per_connection']} KB per connection); 10,000 "
         f"disconnects handled in {c.get('disconnect_seconds')} s | 10,000, <= 32 KB, >= 1,500/s | "
         f"{mark(c['reached'] >= 10000 and c['kb_per_connection'] <= 32 and c['connects_per_s'] >= 1500)} |",

@@ -863,6 +863,17 @@ def node_baseline(amqp_base, public_key, signer, course_id, instructor_id, p, lo
 
 # -- the machine -------------------------------------------------------------------------
 
+def machine_speed_us():
+    """The machine's speed now: microseconds for ``sum(range(1000))``, best of five (~0.2 s).
+
+    This machine is a VM whose speed moves by 10-15 % over minutes with its neighbours (10.6 to
+    12.2 us within an hour on 2026-12-04): a figure taken minutes apart from another may differ
+    by that much with no change in the code. Each scenario records it before and after."""
+    import timeit
+
+    return round(min(timeit.repeat("sum(range(1000))", number=2000, repeat=5)) / 2000 * 1e6, 2)
+
+
 def machine():
     from importlib.metadata import version
 
@@ -874,6 +885,7 @@ def machine():
                      if l.startswith("model name")), platform.processor()),
         "kernel": platform.release(), "python": platform.python_version(),
         "load_average_at_start": [round(x, 2) for x in load],
+        "speed_us_at_start": machine_speed_us(),
         "libraries": {name: version(name) for name in (
             "nameko", "eventlet", "python-socketio", "python-engineio", "kombu", "sqlalchemy")},
         "fd_limit": resource.getrlimit(resource.RLIMIT_NOFILE)[0],
@@ -938,8 +950,10 @@ def run_once():
                 door.start(services=("realtime",))
                 door.wait_ready(timeout=120)
                 pin(door.processes["realtime"].pid, SERVER_CORE)
+                speed_before = machine_speed_us()
                 with profiled(door.processes["realtime"].pid, "connections"):
                     results["connections"] = scenario_connections(door, gen, signer, p, log)
+                results["connections"]["machine_speed_us"] = [speed_before, machine_speed_us()]
             finally:
                 door.stop()
 
@@ -979,9 +993,11 @@ def run_once():
                 servers = [s for s in (ours, node) if s]
                 log(f"fanout_max: raising the event rate ({', then '.join(s.name for s in servers)}, a trial each "
                     "in turn)")
+                speed_before = machine_speed_us()
                 with profiled(stack.processes["realtime"].pid, "fanout_max"):
                     ceilings = dict(zip((s.name for s in servers),
                                         fanout_ceilings(servers, p["max_rates"], p["max_step_seconds"], log)))
+                results["fanout_max_machine_speed_us"] = [speed_before, machine_speed_us()]
                 if "ours" in ceilings:
                     results["fanout_max"] = ceilings["ours"]
                 if "node" in ceilings:
@@ -1048,6 +1064,9 @@ def agreement(runs):
         "max_deliveries_per_s": lambda r: r.get("fanout_max", {}).get("max_deliveries_per_s"),
         "node_max_deliveries_per_s": lambda r: r.get("node_baseline", {}).get("max_deliveries_per_s"),
         "fanout_p99_ms": lambda r: r.get("fanout", {}).get("p99_ms"),
+        "connects_per_s": lambda r: r.get("connections", {}).get("connects_per_s"),
+        # not a result: the machine's own speed (machine_speed_us), what the others move with
+        "machine_speed_us_at_start": lambda r: r.get("machine", {}).get("speed_us_at_start"),
     }
     table = {name: {"values": [get(r) for r in runs], "spread": spread([get(r) for r in runs])}
              for name, get in figures.items()}
