@@ -29,7 +29,7 @@ upstream symbol                                        library              wher
  type, changed at ``connect``)                                              reading.ReadsWhenReadable
 ``eventlet.websocket.RFC6455WebSocket``                eventlet 0.41.3      frames.DoorWebSocket
  ``._send_closing_frame``
-``eventlet.wsgi.HttpProtocol.finish``                  eventlet 0.41.3      frames.DoorProtocol
+``eventlet.wsgi.HttpProtocol.finish``, ``.setup``      eventlet 0.41.3      frames.DoorProtocol
 ``http.server.BaseHTTPRequestHandler.parse_request``  Python 3.11          frames.DoorProtocol,
                                                                             frames.read_headers
 ``socketio.WSGIApp.__call__``                          python-socketio      frames.SocketIOApp

@@ -9,7 +9,7 @@ import eventlet
 import pytest
 from eventlet import wsgi
 
-from services.realtime.transport.frames import DoorProtocol, read_headers
+from services.realtime.transport.frames import DoorProtocol, WriterOnDemand, read_headers
 
 BIG_BODY_PARTS = [b"x" * 3000, b"y" * 9000, b"z" * 20000]  # past the 4 KB buffer, in pieces
 
@@ -51,6 +51,30 @@ def test_a_request_and_a_response_larger_than_the_buffers_go_through_whole():
     finally:
         server.kill()
         listener.close()
+
+
+def test_the_writer_is_made_by_the_first_write_and_not_by_closing():
+    made = []
+
+    class Socket:
+        def makefile(self, mode, size):
+            made.append((mode, size))
+            return io.BytesIO()
+
+    unused = WriterOnDemand(Socket(), 4096)
+    assert not unused.closed
+    unused.flush()
+    unused.close()
+    assert unused.closed and made == []
+    with pytest.raises(ValueError):
+        unused.write(b"late")
+
+    used = WriterOnDemand(Socket(), 4096)
+    used.writelines([b"a", b"b"])
+    used.flush()
+    assert made == [("wb", 4096)] and not used.closed
+    used.close()
+    assert used.closed
 
 
 def masked_text_frame(text, mask=b"\x01\x02\x03\x04"):
