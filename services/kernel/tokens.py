@@ -3,8 +3,9 @@
 Only the auth service signs (see ``services.auth.credentials``); everyone else verifies
 with the public key. The algorithm follows the key (RSA: ``RS256``, Ed25519: ``EdDSA``) and
 is pinned: a token whose header claims anything else (``none``, ``HS256`` keyed with our
-public key, the other of the two, ...) is refused before its signature is looked at. Header tricks (``kid``, ``jku``, ``jwk``, ``x5u``) are refused even with a good
-signature: we have one key and never fetch another.
+public key, the other of the two, ...) is refused before its signature is looked at. Header
+tricks (``kid``, ``jku``, ``jwk``, ``x5u``) are refused even with a good signature: we have
+one key and never fetch another.
 """
 import binascii
 
