@@ -204,13 +204,45 @@ class RecordingWebSocketWSGI(WebSocketWSGI):
             release_http_streams(ws.environ)
             if engine_socket is not None:
                 engine_socket.websocket = ws
-            result = handler(ws)
+            try:
+                result = handler(ws)
+            finally:
+                ws.send_handshake()  # whatever happened, the client has its answer before anything else
             if engine_socket is not None and engine_socket.parser is not None:  # read when readable now
                 ws.environ[DoorProtocol.OUTLIVES_REQUEST] = True
                 ws.request_ending = True
             return result
 
         super().__init__(handle, server)
+
+    def _handle_hybi_request(self, environ):
+        """eventlet's, with the answer to the handshake (the 101) held by the websocket to leave
+        with its first frame, the OPEN packet, in one ``send``: on loopback a ``send`` also does
+        the client's TCP input, and a connect made three."""
+        given = environ["eventlet.input"]
+        held = HeldHandshake(given.get_socket())
+        environ["eventlet.input"] = held  # where eventlet takes the socket it answers on
+        try:
+            ws = super()._handle_hybi_request(environ)
+        finally:
+            environ["eventlet.input"] = given
+        ws.socket, ws.handshake = held.socket, held.answer
+        return ws
+
+
+class HeldHandshake:
+    """What eventlet's handshake sees as the request's input and its socket: keeps what it sends."""
+
+    __slots__ = ("socket", "answer")
+
+    def __init__(self, sock):
+        self.socket, self.answer = sock, b""
+
+    def get_socket(self):
+        return self
+
+    def sendall(self, data):
+        self.answer += data
 
 
 class DoorWebSocket(RFC6455WebSocket):
@@ -220,6 +252,17 @@ class DoorWebSocket(RFC6455WebSocket):
     which ``request_ending`` answers), and the connection is closed by its reading instead."""
 
     request_ending = False
+    handshake = b""  # the answer to the handshake, until the first frame takes it along
+
+    def _send(self, frame):
+        if self.handshake:
+            frame, self.handshake = self.handshake + frame, b""
+        super()._send(frame)
+
+    def send_handshake(self):
+        """Send the answer to the handshake now if no frame has taken it along yet."""
+        if self.handshake:
+            self._send(b"")
 
     def _send_closing_frame(self, ignore_send_errors=False, close_data=None):
         if self.request_ending:
@@ -448,6 +491,7 @@ class DoorEngineSocket(ReadsWhenReadable, EngineSocket):
             if hasattr(ws, attr) and hasattr(getattr(ws, attr), 'settimeout'):
                 getattr(ws, attr).settimeout(self.server.ping_interval + self.server.ping_timeout)
         if self.connected:  # an upgrade from polling
+            ws.send_handshake()  # the client sends its probe once it has the answer
             self.upgrading = True  # hold packet sends during the upgrade
             pkt = websocket_wait()
             decoded_pkt = eio_packet.Packet(encoded_packet=pkt)
@@ -476,11 +520,12 @@ class DoorEngineSocket(ReadsWhenReadable, EngineSocket):
             # written from here, the request's own green thread, rather than by a writer
             # started for it: one green thread fewer per connect
             self.writer = eventlet.getcurrent()
-            self._write_queued(ws)
+            self._write_queued(ws)  # the handshake's answer leaves with the first of it
             if ws.websocket_closed:  # closed meanwhile (by the server, or a write that failed)
                 if not self.closed:
                     self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_ERROR)
                 return []
+        ws.send_handshake()  # nothing was queued: the answer alone
         # upstream's reading loop from here on runs when the socket is readable (reading.py)
         self._read_when_readable(ws, ws.socket.take_ahead())
         return []

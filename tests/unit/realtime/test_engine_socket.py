@@ -253,6 +253,23 @@ def test_the_open_packet_is_written_by_the_connecting_request_without_a_writer_g
     client.close()
 
 
+def test_the_answer_to_the_handshake_leaves_with_the_open_packet_in_one_send(door_engine, monkeypatch):
+    sent = []
+    sendall = eventlet.greenio.base.GreenSocket.sendall
+
+    def recorded(sock, data, *args):
+        sent.append(bytes(data))
+        return sendall(sock, data, *args)
+
+    monkeypatch.setattr(eventlet.greenio.base.GreenSocket, "sendall", recorded)
+    client, _ = open_client(door_engine)  # the answer and the OPEN packet arrived
+    answers = [data for data in sent if data.startswith(b"HTTP/1.1 101 ")]
+    assert len(answers) == 1
+    head, _, first_frame = answers[0].partition(b"\r\n\r\n")
+    assert first_frame[:1] == b"\x81" and first_frame[2:4] == b"0{"  # a text frame: the OPEN packet
+    client.close()
+
+
 def kernel_socket(client):
     """The client's socket under the green one: reads that never wait."""
     return getattr(client.sock, "fd", client.sock)
