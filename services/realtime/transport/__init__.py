@@ -28,7 +28,9 @@ upstream symbol                                        library              wher
  ``send``, ``_websocket_handler`` (the socket's         4.15.1               frames.Pinger,
  type, changed at ``connect``)                                              reading.ReadsWhenReadable
 ``eventlet.websocket.RFC6455WebSocket``                eventlet 0.41.3      frames.DoorWebSocket
- ``._send_closing_frame``
+ ``._send_closing_frame``, ``._send``
+``eventlet.websocket.WebSocketWSGI``                   eventlet 0.41.3      frames.RecordingWebSocketWSGI,
+ ``._handle_hybi_request`` (its ``eventlet.input``)                          frames.HeldHandshake
 ``eventlet.wsgi.HttpProtocol.finish``, ``.setup``      eventlet 0.41.3      frames.DoorProtocol
 ``http.server.BaseHTTPRequestHandler.parse_request``  Python 3.11          frames.DoorProtocol,
                                                                             frames.read_headers

@@ -21,6 +21,9 @@ Overrides of upstream internals here (each also listed in ``transport/__init__.p
   (eventlet 0.41.3): :class:`DoorWebSocket` and :class:`DoorProtocol` leave a websocket read when
   readable open when the request that opened it ends; ``HttpProtocol.setup``: the protocol's
   writer is made on demand (:class:`WriterOnDemand`).
+* ``eventlet.websocket.WebSocketWSGI._handle_hybi_request`` and ``RFC6455WebSocket._send``
+  (eventlet 0.41.3): the answer to the handshake is held (:class:`HeldHandshake`) and leaves
+  with the websocket's first frame, the OPEN packet.
 * ``http.server.BaseHTTPRequestHandler.parse_request`` (Python 3.11): :class:`DoorProtocol` reads
   an HTTP/1.x request's headers with :func:`read_headers`, not the email package.
 """
