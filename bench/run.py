@@ -866,9 +866,10 @@ def node_baseline(amqp_base, public_key, signer, course_id, instructor_id, p, lo
 def machine_speed_us():
     """The machine's speed now: microseconds for ``sum(range(1000))``, best of five (~0.2 s).
 
-    This machine is a VM whose speed moves by 10-15 % over minutes with its neighbours (10.6 to
-    12.2 us within an hour on 2026-12-04): a figure taken minutes apart from another may differ
-    by that much with no change in the code. Each scenario records it before and after."""
+    This machine is a VM whose speed moves with its neighbours (10.3 to 19.2 us over the
+    afternoon of 2026-12-04, 12.05 to 17.01 within one connections scenario): a figure taken
+    minutes apart from another may differ by that much with no change in the code. Recorded at
+    each run's start and before and after the connections and the ceilings."""
     import timeit
 
     return round(min(timeit.repeat("sum(range(1000))", number=2000, repeat=5)) / 2000 * 1e6, 2)

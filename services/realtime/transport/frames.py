@@ -127,6 +127,11 @@ class DoorProtocol(HttpOnlyProtocol):
     rbufsize = 4096
     wbufsize = 4096
 
+    STREAMS = "door.http_streams"  # the environ's key for (rfile, wfile): release_http_streams
+    # the environ's key saying the connection outlives its request: a websocket read when
+    # readable (reading.py) is closed by its reading, not when the request that opened it ends
+    OUTLIVES_REQUEST = "door.outlives_request"
+
     def setup(self):
         """eventlet's ``setup`` (0.41.3) for a plain socket (the door serves no TLS), the writer
         made on demand: making a buffered stream over a socket was 2.4 % of a connect's CPU."""
@@ -138,11 +143,6 @@ class DoorProtocol(HttpOnlyProtocol):
                 pass
         self.rfile = conn.makefile("rb", self.rbufsize)
         self.wfile = WriterOnDemand(conn, self.wbufsize)
-
-    STREAMS = "door.http_streams"  # the environ's key for (rfile, wfile): release_http_streams
-    # the environ's key saying the connection outlives its request: a websocket read when
-    # readable (reading.py) is closed by its reading, not when the request that opened it ends
-    OUTLIVES_REQUEST = "door.outlives_request"
 
     def get_environ(self):
         environ = super().get_environ()
