@@ -2,7 +2,8 @@
 line is decided, and that two servers' searches run a trial each in turn. The servers here
 are stand-ins whose p99 is a function of the rate (and of the trial): the search is the
 subject, not a server; ``make bench`` runs it against the real ones."""
-from bench.run import CLEAR_P99_MS, Server, ceiling_search, fanout_ceilings
+from bench.run import (CLEAR_P99_MS, GENERATOR_BOUND_PERCENT, LOADGEN_CORE, SERVER_CORE, QuietMachine, Server,
+                       ceiling_search, cores_busy, fanout_ceilings)
 
 LADDER = [20, 40, 60, 80, 100]
 
@@ -11,15 +12,19 @@ class Modelled(Server):
     """A server whose trials at a rate have the p99s given by ``p99(rate, trial)``; it records
     every trial in ``log`` (shared between servers, to see their order)."""
 
-    def __init__(self, name, p99, log):
+    def __init__(self, name, p99, log, loadgen_busy=lambda rate: 50.0, during=None):
         super().__init__(name, gen=None, dispatcher=None, clients=1000, pids=[])
         self.p99, self.log, self.trials = p99, log, {}
+        self.loadgen_busy, self.during = loadgen_busy, during
 
     def window(self, rate, seconds, grace=5.0):
         trial = self.trials[rate] = self.trials.get(rate, 0) + 1
         self.log.append((self.name, rate))
+        if self.during:
+            self.during(rate, trial)
         return {"rate": rate, "p99_ms": self.p99(rate, trial), "p50_ms": 1.0, "delivered_ratio": 1.0,
-                "deliveries_per_s": rate * 1000.0, "loadgen_cpu_percent": 0.0}
+                "deliveries_per_s": rate * 1000.0, "loadgen_cpu_percent": 0.0,
+                "core_busy_percent": {"server": 90.0, "loadgen": self.loadgen_busy(rate)}}
 
 
 def capacity(limit):
@@ -105,3 +110,104 @@ def test_the_search_alone_yields_rates_and_returns_its_steps():
     except StopIteration as done:
         steps, best = done.value
     assert best["rate"] == 20 and len(steps) == 3 and not steps[-1]["passed"]
+
+
+# -- what a ceiling is the limit of ------------------------------------------------------
+
+def test_a_ceiling_where_the_server_failed_with_the_generator_to_spare_is_the_servers():
+    result, _ = climb(capacity(53))
+    assert result["limited_by"] == "server"
+
+
+def test_a_ceiling_where_a_failed_trial_had_the_generators_core_full_is_a_lower_bound():
+    full = lambda rate: GENERATOR_BOUND_PERCENT + 1.0 if rate >= 60 else 60.0  # noqa: E731
+    log = []
+    result = fanout_ceilings([Modelled("only", capacity(53), log, loadgen_busy=full)], LADDER, 0,
+                             lambda text: None)[0]
+    assert result["max_rate"] == 52  # the search is the same; what the ceiling means is not
+    assert result["limited_by"] == "load generator"
+
+
+def test_a_generator_full_while_passing_limits_nothing():
+    full = lambda rate: 99.0  # noqa: E731
+    result = fanout_ceilings([Modelled("only", capacity(53), [], loadgen_busy=full)], LADDER, 0,
+                             lambda text: None)[0]
+    # 60 failed with the generator's core full: only failed trials say where the limit is
+    assert result["limited_by"] == "load generator"
+    result = fanout_ceilings([Modelled("only", capacity(1000), [], loadgen_busy=full)], LADDER, 0,
+                             lambda text: None)[0]
+    assert result["limited_by"] == "ladder" and result["max_rate"] == 100
+
+
+def test_cores_busy_is_each_pinned_cores_share_of_its_ticks_and_the_machines_steal():
+    before = ({SERVER_CORE: (100, 1000), LOADGEN_CORE: (500, 1000)}, 10)
+    after = ({SERVER_CORE: (190, 1100), LOADGEN_CORE: (550, 1100)}, 30)
+    busy = cores_busy(before, after)
+    assert busy == {"server": 90.0, "loadgen": 50.0, "steal": 10.0}
+
+
+# -- a quiet machine ---------------------------------------------------------------------
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += seconds
+
+
+def machine(speeds, clock, **kwargs):
+    """A QuietMachine whose probe reads ``speeds`` in turn (then the last, on and on)."""
+    speeds = list(speeds)
+    probe = lambda: speeds.pop(0) if len(speeds) > 1 else speeds[0]  # noqa: E731
+    return QuietMachine(probe=probe, sleep=clock.sleep, clock=clock, **kwargs)
+
+
+def test_a_quiet_machine_is_within_the_tolerance_of_the_fastest_seen():
+    clock = Clock()
+    quiet = machine([10.0, 10.9, 11.2], clock, tolerance=0.10)
+    assert quiet.settle() == {"speed_us": 10.0, "waited_s": 0.0, "quiet": True}
+    assert quiet.settle()["quiet"]  # 10.9: 9 % slower
+    # 11.2: 12 % slower; waited for as long as a trial may, then measured, marked
+    calm = quiet.settle()
+    assert calm["quiet"] is False and calm["waited_s"] >= quiet.wait_s
+
+
+def test_the_bench_waits_for_the_machine_to_come_back():
+    clock = Clock()
+    quiet = machine([10.0, 14.0, 13.0, 10.5], clock, tolerance=0.10, probe_every_s=2.0)
+    quiet.settle()
+    calm = quiet.settle()
+    assert calm == {"speed_us": 10.5, "waited_s": 4.0, "quiet": True}
+
+
+def test_a_search_waits_no_longer_than_its_budget():
+    clock = Clock()
+    quiet = machine([10.0, 20.0], clock, wait_s=20.0, budget_s=30.0, probe_every_s=2.0)
+    quiet.settle()
+    assert quiet.settle()["waited_s"] == 20.0
+    assert quiet.settle()["waited_s"] == 10.0  # what is left of the budget
+    assert quiet.settle()["waited_s"] == 0.0
+    quiet.new_search()
+    assert quiet.settle()["waited_s"] == 20.0
+
+
+def test_a_trial_the_machine_slowed_down_during_is_run_again_and_kept_apart():
+    clock, slow = Clock(), []
+    quiet = QuietMachine(probe=lambda: slow.pop() if slow else 10.0, sleep=clock.sleep, clock=clock,
+                         tolerance=0.10)
+
+    def during(rate, trial):  # the machine slows down during the first trial at 40, then recovers
+        if (rate, trial) == (40, 1):
+            slow.append(15.0)
+
+    log = []
+    result = fanout_ceilings([Modelled("only", capacity(1000), log, during=during)], [20, 40, 60], 0,
+                             lambda text: None, quiet=quiet)[0]
+    assert log == [("only", 20), ("only", 40), ("only", 40), ("only", 60)]
+    assert [s["rate"] for s in result["steps"]] == [20, 40, 60]
+    assert all(s["machine_quiet"] for s in result["steps"])
+    assert [(t["rate"], t["machine_speed_us"]) for t in result["not_quiet"]] == [(40, [10.0, 15.0])]
