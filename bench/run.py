@@ -1,6 +1,6 @@
 """``make bench``: start the platform, load it from one process, write the numbers.
 
-    .venv/bin/python -m bench.run            # the full run (~6 minutes)
+    .venv/bin/python -m bench.run            # the full run (12-17 minutes)
     BENCH_QUICK=1 .venv/bin/python -m bench.run   # the smoke run (~1 minute, small numbers)
     BENCH_ONLY=recovery BENCH_QUICK=1 .venv/bin/python -m bench.run   # one scenario (comma-separated list)
     BENCH_PLAN=smoke BENCH_ONLY=fanout,node .venv/bin/python -m bench.run  # one short step: does it work
@@ -388,8 +388,9 @@ CLEAR_P99_MS = 50
 
 # the load generator's core this busy while a trial's events were sent: the generator (its C
 # reader, RabbitMQ, the dispatcher, all on that core) may be what fell behind, not the server.
-# On 2026-12-04 evening, on a machine 25 % faster than the afternoon's, our door passed 420
-# events/s (p99 57 ms) with that core at ~95 %: past there the bench measures itself
+# On 2026-12-04 evening, on a machine 25 % faster than the afternoon's, our door passed 700
+# events/s (p99 60-79 ms) with that core 94-97 % busy and the dispatcher on it short of the
+# rate: past there the bench measures itself
 GENERATOR_BOUND_PERCENT = 95
 
 
