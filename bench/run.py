@@ -408,7 +408,7 @@ def limited_by(steps):
     generator's core to spare in every failed trial; ``"load generator"`` when a failed trial
     had that core full (the server's own ceiling is then at least the one found); ``"ladder"``
     when no step failed (at least the top of the ladder)."""
-    failed = [s for s in steps if not s.get("step_passed", s["passed"])]
+    failed = [s for s in steps if not s["step_passed"]]
     if not failed:
         return "ladder"
     if any(generator_bound(s) for s in failed if not s["passed"]):
@@ -484,12 +484,12 @@ def quiet_trial(server, rate, step_seconds, quiet):
     or None: no check) waits for the machine to be as fast as it has been before the trial, and
     a trial the machine slowed down during is run again (up to ``QUIET_RETRIES`` times). Returns
     ``(step, discarded)``: the trial the search is given, and those run on a machine not quiet."""
+    if quiet is None:
+        return server.window(rate, step_seconds, grace=4.0), []
     discarded = []
     while True:
-        calm = quiet.settle() if quiet else None
+        calm = quiet.settle()
         step = server.window(rate, step_seconds, grace=4.0)
-        if quiet is None:
-            return step, discarded
         after = quiet.speed()
         step["machine_speed_us"] = [calm["speed_us"], after]
         step["machine_waited_s"] = calm["waited_s"]
